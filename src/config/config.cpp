@@ -1,0 +1,621 @@
+#include "config/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace mcp_sidecar::config {
+
+std::string_view to_string(TransportKind kind) {
+  switch (kind) {
+    case TransportKind::auto_detect:
+      return "auto";
+    case TransportKind::streamable_http:
+      return "streamable-http";
+    case TransportKind::stateless:
+      return "stateless";
+    case TransportKind::sse:
+      return "sse";
+  }
+  return "auto";
+}
+
+EnvLookup process_env() {
+  return [](std::string_view name) -> std::optional<std::string> {
+    const char* v = std::getenv(std::string(name).c_str());
+    if (v == nullptr) return std::nullopt;
+    return std::string(v);
+  };
+}
+
+std::optional<HostPort> parse_host_port(std::string_view text) {
+  std::string_view host;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {  // [v6]:port
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') return std::nullopt;
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos || text.find(':') != colon) return std::nullopt;
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (host.empty() || port.empty()) return std::nullopt;
+  unsigned value = 0;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc() || ptr != port.data() + port.size() || value > 65535) return std::nullopt;
+  return HostPort{std::string(host), static_cast<unsigned short>(value)};
+}
+
+namespace {
+
+// ---- scalar parsers shared by the file and the environment ---------------------------------
+
+bool parse_long(std::string_view text, long lo, long hi, long& out, std::string& why) {
+  long value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size()) {
+    why = "expected an integer";
+    return false;
+  }
+  if (value < lo || value > hi) {
+    why = "must be between " + std::to_string(lo) + " and " + std::to_string(hi);
+    return false;
+  }
+  out = value;
+  return true;
+}
+
+bool parse_seconds(std::string_view text, double lo, double hi, Millis& out, std::string& why) {
+  std::string s(text);
+  char* end = nullptr;
+  double value = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(value)) {
+    why = "expected a number of seconds";
+    return false;
+  }
+  if (value < lo || value > hi) {
+    std::ostringstream m;
+    m << "must be between " << lo << " and " << hi << " seconds";
+    why = m.str();
+    return false;
+  }
+  out = Millis(static_cast<long long>(std::llround(value * 1000.0)));
+  return true;
+}
+
+bool parse_bool(std::string_view text, bool& out, std::string& why) {
+  if (text == "true" || text == "yes" || text == "on" || text == "1") return out = true, true;
+  if (text == "false" || text == "no" || text == "off" || text == "0") return out = false, true;
+  why = "expected true or false";
+  return false;
+}
+
+bool valid_server_name(std::string_view name) {
+  if (name.empty() || name.size() > 63) return false;
+  auto ok = [](char c, bool first) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (!first && (c == '-' || c == '_'));
+  };
+  for (std::size_t i = 0; i < name.size(); ++i)
+    if (!ok(name[i], i == 0)) return false;
+  return true;
+}
+
+bool valid_header_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
+
+bool valid_log_level(std::string_view level) {
+  return level == "trace" || level == "debug" || level == "info" || level == "warn" || level == "error";
+}
+
+std::optional<std::string> read_secret_file(const std::string& path, std::string& why) {
+  std::ifstream in(path);
+  if (!in) {
+    why = "cannot read file " + path;
+    return std::nullopt;
+  }
+  std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  return token;
+}
+
+// ---- the YAML reader: every key read is marked, every key left over is an error ------------
+
+class Reader {
+ public:
+  Reader(std::string source, std::vector<std::string>& errors) : source_(std::move(source)), errors_(errors) {}
+
+  void error(const YAML::Node& at, const std::string& key, const std::string& what) {
+    std::ostringstream m;
+    m << source_;
+    if (at.IsDefined() && at.Mark().line >= 0) m << ":" << at.Mark().line + 1;
+    m << ": " << key << ": " << what;
+    errors_.push_back(m.str());
+  }
+
+  class Map {
+   public:
+    Map(Reader& r, const YAML::Node& node, std::string path) : r_(r), node_(node), path_(std::move(path)) {
+      if (node_.IsDefined() && !node_.IsNull() && !node_.IsMap()) {
+        r_.error(node_, path_.empty() ? "(top level)" : path_, "expected a mapping");
+        bad_ = true;
+      }
+    }
+    ~Map() { finish(); }
+    Map(const Map&) = delete;
+    Map& operator=(const Map&) = delete;
+
+    bool present() const { return node_.IsDefined() && !node_.IsNull() && !bad_; }
+    std::string key(const char* k) const { return path_.empty() ? k : path_ + "." + k; }
+
+    YAML::Node take(const char* k) {
+      seen_.insert(k);
+      if (!present()) return YAML::Node(YAML::NodeType::Undefined);
+      return node_[k];
+    }
+
+    // Reads a scalar through `parse`, which reports a reason on failure.
+    template <class Parse>
+    void scalar(const char* k, Parse&& parse) {
+      YAML::Node n = take(k);
+      if (!n.IsDefined() || n.IsNull()) return;
+      if (!n.IsScalar()) return r_.error(n, key(k), "expected a scalar value");
+      std::string why;
+      if (!parse(n.Scalar(), why)) r_.error(n, key(k), why);
+    }
+
+    void integer(const char* k, int& out, long lo, long hi) {
+      scalar(k, [&](const std::string& s, std::string& why) {
+        long v = 0;
+        if (!parse_long(s, lo, hi, v, why)) return false;
+        out = static_cast<int>(v);
+        return true;
+      });
+    }
+    void size(const char* k, std::size_t& out, long lo, long hi) {
+      scalar(k, [&](const std::string& s, std::string& why) {
+        long v = 0;
+        if (!parse_long(s, lo, hi, v, why)) return false;
+        out = static_cast<std::size_t>(v);
+        return true;
+      });
+    }
+    void seconds(const char* k, Millis& out, double lo, double hi) {
+      scalar(k, [&](const std::string& s, std::string& why) { return parse_seconds(s, lo, hi, out, why); });
+    }
+    void millis(const char* k, Millis& out, long lo, long hi) {
+      scalar(k, [&](const std::string& s, std::string& why) {
+        long v = 0;
+        if (!parse_long(s, lo, hi, v, why)) return false;
+        out = Millis(v);
+        return true;
+      });
+    }
+    void boolean(const char* k, bool& out) {
+      scalar(k, [&](const std::string& s, std::string& why) { return parse_bool(s, out, why); });
+    }
+    void string(const char* k, std::string& out) {
+      scalar(k, [&](const std::string& s, std::string&) { return out = s, true; });
+    }
+    void strings(const char* k, std::vector<std::string>& out) {
+      YAML::Node n = take(k);
+      if (!n.IsDefined() || n.IsNull()) return;
+      if (!n.IsSequence()) return r_.error(n, key(k), "expected a list of strings");
+      out.clear();
+      for (const auto& item : n) {
+        if (!item.IsScalar()) return r_.error(item, key(k), "expected a list of strings");
+        out.push_back(item.Scalar());
+      }
+    }
+
+    Reader& reader() { return r_; }
+    const YAML::Node& node() const { return node_; }
+
+   private:
+    void finish() {
+      if (!present()) return;
+      for (const auto& kv : node_) {
+        std::string k = kv.first.as<std::string>("");
+        if (!seen_.count(k)) r_.error(kv.first, key(k.c_str()), "unknown key");
+      }
+    }
+
+    Reader& r_;
+    YAML::Node node_;
+    std::string path_;
+    std::set<std::string> seen_;
+    bool bad_ = false;
+  };
+
+ private:
+  std::string source_;
+  std::vector<std::string>& errors_;
+};
+
+void read_limits(Reader::Map& m, ListenerLimits& l) {
+  m.integer("max_connections", l.max_connections, 1, 1'000'000);
+  m.size("max_body_bytes", l.max_body_bytes, 1024, 1L << 30);
+  m.size("max_header_bytes", l.max_header_bytes, 1024, 1L << 20);
+  m.seconds("request_timeout_seconds", l.request_timeout, 0.01, 3600);
+  m.seconds("idle_timeout_seconds", l.idle_timeout, 0.01, 86400);
+}
+
+void read_server(Reader::Map& m, ServerConfig& s, std::string& bearer_file) {
+  m.string("name", s.name);
+  m.string("url", s.url);
+  m.scalar("transport", [&](const std::string& v, std::string& why) {
+    if (v == "auto")
+      s.transport = TransportKind::auto_detect;
+    else if (v == "streamable-http")
+      s.transport = TransportKind::streamable_http;
+    else if (v == "stateless")
+      s.transport = TransportKind::stateless;
+    else if (v == "sse")
+      s.transport = TransportKind::sse;
+    else
+      return why = "expected one of auto, streamable-http, stateless, sse", false;
+    return true;
+  });
+  m.scalar("heartbeat", [&](const std::string& v, std::string& why) {
+    if (v == "auto" || v == "ping") return s.heartbeat.tool.clear(), true;
+    if (v.rfind("tool:", 0) == 0 && v.size() > 5) return s.heartbeat.tool = v.substr(5), true;
+    why = "expected auto, ping or tool:<name>";
+    return false;
+  });
+  m.integer("pool_size", s.pool_size, 1, 64);
+  m.scalar("call_timeout_seconds", [&](const std::string& v, std::string& why) {
+    Millis t{0};
+    if (!parse_seconds(v, 0.001, 86400, t, why)) return false;
+    s.call_timeout = t;
+    return true;
+  });
+  m.string("bearer_token_file", bearer_file);
+}
+
+void read_file(Reader& r, const YAML::Node& root, Config& c,
+               std::vector<std::pair<std::string, std::string>>& secret_files) {
+  Reader::Map top(r, root, "");
+  {
+    YAML::Node n = top.take("outbound");
+    Reader::Map m(r, n, "outbound");
+    if (m.present()) c.outbound.enabled = true;
+    auto& o = c.outbound;
+    m.boolean("enabled", o.enabled);
+    m.string("listen", o.listen);
+    m.integer("pool_size", o.pool_size, 1, 64);
+    m.seconds("call_timeout_seconds", o.call_timeout, 0.001, 86400);
+    m.seconds("connect_timeout_seconds", o.connect_timeout, 0.001, 600);
+    m.seconds("heartbeat_interval_seconds", o.heartbeat_interval, 0, 86400);
+    m.seconds("session_open_timeout_seconds", o.session_open_timeout, 0.001, 600);
+    m.seconds("tools_refresh_min_interval_seconds", o.tools_refresh_min_interval, 0, 86400);
+    m.seconds("tools_cache_ttl_seconds", o.tools_cache_ttl, 0, 86400 * 7);
+    std::string bearer_file;
+    m.string("bearer_token_file", bearer_file);
+    if (!bearer_file.empty()) secret_files.emplace_back("outbound", bearer_file);
+    m.strings("allowed_hosts", o.allowed_hosts);
+    {
+      Reader::Map rm(r, m.take("retry"), "outbound.retry");
+      rm.integer("max_attempts", o.retry.max_attempts, 1, 1000);
+      rm.millis("base_delay_ms", o.retry.base_delay, 1, 3'600'000);
+      rm.millis("max_delay_ms", o.retry.max_delay, 1, 3'600'000);
+    }
+    {
+      Reader::Map cm(r, m.take("case_id"), "outbound.case_id");
+      cm.string("header", o.case_id.header);
+      cm.string("argument", o.case_id.argument);
+      cm.string("meta_key", o.case_id.meta_key);
+      cm.scalar("inject", [&](const std::string& v, std::string& why) {
+        if (v == "schema")
+          o.case_id.inject = CaseIdInject::schema;
+        else if (v == "always")
+          o.case_id.inject = CaseIdInject::always;
+        else if (v == "never")
+          o.case_id.inject = CaseIdInject::never;
+        else
+          return why = "expected one of schema, always, never", false;
+        return true;
+      });
+    }
+    {
+      Reader::Map lm(r, m.take("limits"), "outbound.limits");
+      read_limits(lm, o.limits);
+    }
+    {
+      Reader::Map um(r, m.take("upstream"), "outbound.upstream");
+      um.integer("max_inflight", o.upstream.max_inflight, 1, 1'000'000);
+      um.integer("max_connections", o.upstream.max_connections, 1, 100'000);
+      um.size("max_response_bytes", o.upstream.max_response_bytes, 1024, 1L << 31);
+      um.seconds("idle_timeout_seconds", o.upstream.idle_timeout, 0.01, 3600);
+    }
+    YAML::Node servers = m.take("servers");
+    if (servers.IsDefined() && !servers.IsNull()) {
+      if (!servers.IsSequence()) {
+        r.error(servers, "outbound.servers", "expected a list of servers");
+      } else {
+        for (std::size_t i = 0; i < servers.size(); ++i) {
+          ServerConfig s;
+          std::string bearer;
+          Reader::Map sm(r, servers[i], "outbound.servers[" + std::to_string(i) + "]");
+          read_server(sm, s, bearer);
+          if (!bearer.empty()) secret_files.emplace_back("server:" + std::to_string(o.servers.size()), bearer);
+          o.servers.push_back(std::move(s));
+        }
+      }
+    }
+  }
+  {
+    Reader::Map m(r, top.take("admin"), "admin");
+    m.boolean("enabled", c.admin.enabled);
+    m.string("listen", c.admin.listen);
+    m.integer("recent_calls", c.admin.recent_calls, 16, 1'000'000);
+  }
+  {
+    Reader::Map m(r, top.take("log"), "log");
+    m.string("level", c.log.level);
+    m.scalar("format", [](const std::string& v, std::string& why) {
+      if (v == "json") return true;
+      return why = "only json is supported", false;
+    });
+  }
+  {
+    Reader::Map m(r, top.take("shutdown"), "shutdown");
+    m.seconds("delay_seconds", c.shutdown.delay, 0, 3600);
+    m.seconds("grace_seconds", c.shutdown.grace, 0, 3600);
+    m.seconds("close_timeout_seconds", c.shutdown.close_timeout, 0.001, 600);
+  }
+}
+
+// ---- environment overrides ----------------------------------------------------------------
+
+void apply_env(const EnvLookup& env, Config& c, std::vector<std::string>& errors) {
+  auto with = [&](const char* name, auto&& apply) {
+    auto v = env(name);
+    if (!v) return;
+    std::string why;
+    if (!apply(*v, why)) errors.push_back(std::string("env ") + name + ": " + why);
+  };
+  auto integer = [&](const char* name, int& out, long lo, long hi) {
+    with(name, [&](const std::string& v, std::string& why) {
+      long x = 0;
+      if (!parse_long(v, lo, hi, x, why)) return false;
+      out = static_cast<int>(x);
+      return true;
+    });
+  };
+  auto seconds = [&](const char* name, Millis& out, double lo, double hi) {
+    with(name, [&](const std::string& v, std::string& why) { return parse_seconds(v, lo, hi, out, why); });
+  };
+  auto millis = [&](const char* name, Millis& out, long lo, long hi) {
+    with(name, [&](const std::string& v, std::string& why) {
+      long x = 0;
+      if (!parse_long(v, lo, hi, x, why)) return false;
+      out = Millis(x);
+      return true;
+    });
+  };
+  auto& o = c.outbound;
+  with("MCP_SERVERS", [&](const std::string& v, std::string& why) {
+    // "name=url,name=url": replaces the file's list.
+    o.servers.clear();
+    o.enabled = true;
+    std::string_view rest = v;
+    while (!rest.empty()) {
+      auto comma = rest.find(',');
+      std::string_view item = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+      if (item.empty()) continue;
+      auto eq = item.find('=');
+      if (eq == std::string_view::npos) return why = "expected name=url[,name=url...]", false;
+      ServerConfig s;
+      s.name = std::string(item.substr(0, eq));
+      s.url = std::string(item.substr(eq + 1));
+      o.servers.push_back(std::move(s));
+    }
+    return true;
+  });
+  with("MCP_OUTBOUND_LISTEN", [&](const std::string& v, std::string&) { return o.listen = v, true; });
+  with("MCP_ADMIN_LISTEN", [&](const std::string& v, std::string&) { return c.admin.listen = v, true; });
+  integer("MCP_POOL_SIZE", o.pool_size, 1, 64);
+  seconds("MCP_CALL_TIMEOUT_SECONDS", o.call_timeout, 0.001, 86400);
+  seconds("MCP_CONNECT_TIMEOUT_SECONDS", o.connect_timeout, 0.001, 600);
+  seconds("MCP_HEARTBEAT_INTERVAL_SECONDS", o.heartbeat_interval, 0, 86400);
+  integer("MCP_RETRY_MAX_ATTEMPTS", o.retry.max_attempts, 1, 1000);
+  millis("MCP_RETRY_BASE_DELAY_MS", o.retry.base_delay, 1, 3'600'000);
+  millis("MCP_RETRY_MAX_DELAY_MS", o.retry.max_delay, 1, 3'600'000);
+  with("MCP_BEARER_TOKEN", [&](const std::string& v, std::string&) { return o.bearer_token = v, true; });
+  integer("MCP_OUTBOUND_MAX_CONNECTIONS", o.limits.max_connections, 1, 1'000'000);
+  integer("MCP_MAX_INFLIGHT_PER_SERVER", o.upstream.max_inflight, 1, 1'000'000);
+  with("MCP_LOG_LEVEL", [&](const std::string& v, std::string&) { return c.log.level = v, true; });
+  seconds("MCP_SHUTDOWN_DELAY_SECONDS", c.shutdown.delay, 0, 3600);
+  seconds("MCP_SHUTDOWN_GRACE_SECONDS", c.shutdown.grace, 0, 3600);
+}
+
+// ---- cross-field validation ---------------------------------------------------------------
+
+void validate(const Config& c, const std::string& src, std::vector<std::string>& errors) {
+  auto fail = [&](const std::string& key, const std::string& what) {
+    errors.push_back(src + ": " + key + ": " + what);
+  };
+  const auto& o = c.outbound;
+  if (o.enabled) {
+    if (!parse_host_port(o.listen)) fail("outbound.listen", "expected host:port");
+    if (o.retry.base_delay > o.retry.max_delay) fail("outbound.retry", "base_delay_ms must not exceed max_delay_ms");
+    if (!valid_header_name(o.case_id.header)) fail("outbound.case_id.header", "not a valid header name");
+    if (o.case_id.argument.empty()) fail("outbound.case_id.argument", "must not be empty");
+    if (o.case_id.meta_key.empty()) fail("outbound.case_id.meta_key", "must not be empty");
+    if (o.servers.empty()) fail("outbound.servers", "at least one server is required when the outbound role is on");
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < o.servers.size(); ++i) {
+      const auto& s = o.servers[i];
+      std::string key = "outbound.servers[" + std::to_string(i) + "]";
+      if (!valid_server_name(s.name))
+        fail(key + ".name", "expected 1-63 characters of [a-z0-9_-], starting with a letter or digit");
+      else if (!names.insert(s.name).second)
+        fail(key + ".name", "duplicate server name '" + s.name + "'");
+      if (s.url.rfind("http://", 0) != 0) {
+        if (s.url.rfind("https://", 0) == 0)
+          fail(key + ".url", "https upstreams are not supported by this build yet");
+        else
+          fail(key + ".url", "expected an http:// URL");
+      }
+      if (s.transport == TransportKind::stateless || s.transport == TransportKind::sse)
+        fail(key + ".transport",
+             std::string(to_string(s.transport)) + " upstreams are not supported by this build yet");
+    }
+  }
+  if (c.admin.enabled && !parse_host_port(c.admin.listen)) fail("admin.listen", "expected host:port");
+  if (!valid_log_level(c.log.level)) fail("log.level", "expected one of trace, debug, info, warn, error");
+}
+
+}  // namespace
+
+LoadResult load(std::string_view yaml_text, std::string_view source_name, const EnvLookup& env) {
+  LoadResult result;
+  Config c;
+  c.source = std::string(source_name);
+  std::vector<std::pair<std::string, std::string>> secret_files;
+  Reader reader(c.source, result.errors);
+  try {
+    YAML::Node root = YAML::Load(std::string(yaml_text));
+    read_file(reader, root, c, secret_files);
+  } catch (const YAML::Exception& e) {
+    std::ostringstream m;
+    m << c.source << ":" << e.mark.line + 1 << ": invalid YAML: " << e.msg;
+    result.errors.push_back(m.str());
+    return result;
+  }
+  for (const auto& [who, path] : secret_files) {
+    std::string why;
+    auto token = read_secret_file(path, why);
+    std::string key =
+        who == "outbound" ? "outbound.bearer_token_file" : "outbound.servers[" + who.substr(7) + "].bearer_token_file";
+    if (!token) {
+      result.errors.push_back(c.source + ": " + key + ": " + why);
+      continue;
+    }
+    if (who == "outbound")
+      c.outbound.bearer_token = *token;
+    else
+      c.outbound.servers[std::stoul(who.substr(7))].bearer_token = *token;
+  }
+  apply_env(env, c, result.errors);
+  validate(c, c.source, result.errors);
+  if (result.errors.empty()) result.config = std::move(c);
+  return result;
+}
+
+LoadResult load_file(const std::string& path, const EnvLookup& env) {
+  std::ifstream in(path);
+  if (!in) {
+    LoadResult r;
+    r.errors.push_back(path + ": cannot read the configuration file");
+    return r;
+  }
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return load(text, path, env);
+}
+
+nlohmann::json to_json(const Config& c, bool redact) {
+  auto secs = [](Millis m) { return static_cast<double>(m.count()) / 1000.0; };
+  auto secret = [&](const std::string& s) -> nlohmann::json {
+    if (s.empty()) return "";
+    return redact ? nlohmann::json("<redacted>") : nlohmann::json(s);
+  };
+  auto limits = [&](const ListenerLimits& l) {
+    return nlohmann::json{{"max_connections", l.max_connections},
+                          {"max_body_bytes", l.max_body_bytes},
+                          {"max_header_bytes", l.max_header_bytes},
+                          {"request_timeout_seconds", secs(l.request_timeout)},
+                          {"idle_timeout_seconds", secs(l.idle_timeout)}};
+  };
+  const auto& o = c.outbound;
+  nlohmann::json servers = nlohmann::json::array();
+  for (const auto& s : o.servers) {
+    nlohmann::json j = {{"name", s.name},
+                        {"url", s.url},
+                        {"transport", to_string(s.transport)},
+                        {"heartbeat", s.heartbeat.tool.empty() ? "auto" : "tool:" + s.heartbeat.tool},
+                        {"pool_size", o.pool_size_of(s)},
+                        {"call_timeout_seconds", secs(o.call_timeout_of(s))}};
+    if (!o.bearer_token_of(s).empty()) j["bearer_token"] = secret(o.bearer_token_of(s));
+    servers.push_back(std::move(j));
+  }
+  std::string_view inject = o.case_id.inject == CaseIdInject::schema   ? "schema"
+                            : o.case_id.inject == CaseIdInject::always ? "always"
+                                                                       : "never";
+  nlohmann::json j;
+  j["outbound"] = {{"enabled", o.enabled},
+                   {"listen", o.listen},
+                   {"pool_size", o.pool_size},
+                   {"call_timeout_seconds", secs(o.call_timeout)},
+                   {"connect_timeout_seconds", secs(o.connect_timeout)},
+                   {"heartbeat_interval_seconds", secs(o.heartbeat_interval)},
+                   {"session_open_timeout_seconds", secs(o.session_open_timeout)},
+                   {"tools_refresh_min_interval_seconds", secs(o.tools_refresh_min_interval)},
+                   {"tools_cache_ttl_seconds", secs(o.tools_cache_ttl)},
+                   {"retry",
+                    {{"max_attempts", o.retry.max_attempts},
+                     {"base_delay_ms", o.retry.base_delay.count()},
+                     {"max_delay_ms", o.retry.max_delay.count()}}},
+                   {"case_id",
+                    {{"header", o.case_id.header},
+                     {"argument", o.case_id.argument},
+                     {"meta_key", o.case_id.meta_key},
+                     {"inject", inject}}},
+                   {"allowed_hosts", o.allowed_hosts},
+                   {"limits", limits(o.limits)},
+                   {"upstream",
+                    {{"max_inflight", o.upstream.max_inflight},
+                     {"max_connections", o.upstream.max_connections},
+                     {"max_response_bytes", o.upstream.max_response_bytes},
+                     {"idle_timeout_seconds", secs(o.upstream.idle_timeout)}}},
+                   {"servers", servers}};
+  if (!o.bearer_token.empty()) j["outbound"]["bearer_token"] = secret(o.bearer_token);
+  j["admin"] = {{"enabled", c.admin.enabled}, {"listen", c.admin.listen}, {"recent_calls", c.admin.recent_calls}};
+  j["log"] = {{"level", c.log.level}, {"format", "json"}};
+  j["shutdown"] = {{"delay_seconds", secs(c.shutdown.delay)},
+                   {"grace_seconds", secs(c.shutdown.grace)},
+                   {"close_timeout_seconds", secs(c.shutdown.close_timeout)}};
+  return j;
+}
+
+namespace {
+void emit(YAML::Emitter& out, const nlohmann::json& j) {
+  if (j.is_object()) {
+    out << YAML::BeginMap;
+    for (const auto& [k, v] : j.items()) {
+      out << YAML::Key << k << YAML::Value;
+      emit(out, v);
+    }
+    out << YAML::EndMap;
+  } else if (j.is_array()) {
+    out << YAML::BeginSeq;
+    for (const auto& v : j) emit(out, v);
+    out << YAML::EndSeq;
+  } else if (j.is_string()) {
+    out << YAML::DoubleQuoted << j.get<std::string>();
+  } else {
+    out << j.dump();
+  }
+}
+}  // namespace
+
+std::string to_yaml(const Config& c, bool redact) {
+  YAML::Emitter out;
+  emit(out, to_json(c, redact));
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace mcp_sidecar::config

@@ -1,0 +1,235 @@
+#include "http/client.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/url/parse.hpp>
+
+#include <sys/socket.h>
+
+namespace mcp_sidecar::http {
+
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+std::optional<Url> parse_url(std::string_view text) {
+  auto r = boost::urls::parse_absolute_uri(text);
+  if (!r) return std::nullopt;
+  Url u;
+  auto scheme = r->scheme();
+  if (scheme == "https")
+    u.tls = true;
+  else if (scheme != "http")
+    return std::nullopt;
+  if (!r->has_authority() || r->host().empty() || r->has_userinfo()) return std::nullopt;
+  u.host = r->host_type() == boost::urls::host_type::ipv6 ? std::string(r->encoded_host_address())
+                                                          : std::string(r->encoded_host());
+  if (u.host.size() > 2 && u.host.front() == '[') u.host = u.host.substr(1, u.host.size() - 2);
+  u.port = r->has_port() ? std::string(r->port()) : (u.tls ? "443" : "80");
+  if (u.port.empty()) return std::nullopt;
+  u.target = std::string(r->encoded_path());
+  if (u.target.empty()) u.target = "/";
+  if (r->has_query()) u.target += "?" + std::string(r->encoded_query());
+  std::string host = r->host_type() == boost::urls::host_type::ipv6 ? "[" + u.host + "]" : u.host;
+  u.host_header = r->has_port() ? host + ":" + u.port : host;
+  return u;
+}
+
+namespace {
+
+template <class Stream>
+class BasicClientConnection final : public ClientConnection {
+ public:
+  explicit BasicClientConnection(Stream stream) : stream_(std::move(stream)) {}
+
+  asio::awaitable<error_code> write(ClientRequest& req, TimePoint deadline) override {
+    lowest().expires_at(deadline);
+    auto [ec, n] = co_await bhttp::async_write(stream_, req, use_tuple);
+    co_return ec;
+  }
+  asio::awaitable<error_code> read_header(ResponseParser& parser, TimePoint deadline) override {
+    lowest().expires_at(deadline);
+    auto [ec, n] = co_await bhttp::async_read_header(stream_, buffer_, parser, use_tuple);
+    co_return ec;
+  }
+  asio::awaitable<error_code> read_some(ResponseParser& parser, TimePoint deadline) override {
+    lowest().expires_at(deadline);
+    auto [ec, n] = co_await bhttp::async_read_some(stream_, buffer_, parser, use_tuple);
+    co_return ec;
+  }
+  asio::awaitable<error_code> read_rest(ResponseParser& parser, TimePoint deadline) override {
+    lowest().expires_at(deadline);
+    auto [ec, n] = co_await bhttp::async_read(stream_, buffer_, parser, use_tuple);
+    co_return ec;
+  }
+  void close() override {
+    error_code ignored;
+    lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    lowest().close();
+  }
+  bool peer_closed() override {
+    if (buffer_.size() > 0) return true;  // unsolicited bytes: the connection is not clean
+    auto& s = lowest().socket();
+    if (!s.is_open()) return true;
+    char byte;
+    ssize_t n = ::recv(s.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0) return true;                                       // orderly close
+    if (n < 0) return !(errno == EAGAIN || errno == EWOULDBLOCK);  // reset or other error
+    return true;                                                   // data we did not ask for
+  }
+
+ private:
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+  Stream stream_;
+  beast::flat_buffer buffer_;
+};
+
+}  // namespace
+
+ConnectionPool::Lease::~Lease() {
+  if (conn_ && pool_) pool_->release(std::move(conn_));
+}
+
+ConnectionPool::ConnectionPool(asio::any_io_executor ex, Url url, Options options, std::function<void(bool)> on_connect)
+    : ex_(ex), url_(std::move(url)), options_(options), on_connect_(std::move(on_connect)), freed_(ex), closing_(ex) {}
+
+ConnectionPool::~ConnectionPool() {
+  *alive_ = false;
+  close_all();
+}
+
+void ConnectionPool::close_all() {
+  closed_ = true;
+  for (auto& c : idle_) c->close();
+  open_ -= static_cast<int>(idle_.size());
+  idle_.clear();
+  freed_.notify_all();
+  closing_.notify_all();
+}
+
+void ConnectionPool::release(std::unique_ptr<ClientConnection> conn) {
+  if (conn->reusable && !closed_) {
+    conn->reusable = false;  // the next user marks it again
+    ++conn->exchanges;
+    conn->last_used = Clock::now();
+    idle_.push_back(std::move(conn));
+    if (!sweeping_) {
+      sweeping_ = true;
+      asio::co_spawn(ex_, sweep(), asio::detached);
+    }
+  } else {
+    conn->close();
+    --open_;
+  }
+  freed_.notify_all();
+}
+
+// Closes idle connections past the idle timeout, so sockets do not linger for a server that
+// already dropped them. Runs while there are idle connections.
+asio::awaitable<void> ConnectionPool::sweep() {
+  auto alive = alive_;
+  while (*alive && !idle_.empty() && !closed_) {
+    co_await closing_.wait_until(Clock::now() + options_.idle_timeout);
+    if (!*alive) co_return;
+    auto now = Clock::now();
+    std::erase_if(idle_, [&](auto& c) {
+      if (now - c->last_used < options_.idle_timeout) return false;
+      c->close();
+      --open_;
+      return true;
+    });
+  }
+  if (*alive) sweeping_ = false;
+}
+
+asio::awaitable<Result<ConnectionPool::Lease>> ConnectionPool::acquire(TimePoint deadline) {
+  for (;;) {
+    if (closed_) co_return make_error(ErrorCode::cancelled, "upstream connection pool closed");
+    auto now = Clock::now();
+    while (!idle_.empty()) {
+      auto conn = std::move(idle_.back());
+      idle_.pop_back();
+      if (now - conn->last_used >= options_.idle_timeout || conn->peer_closed()) {
+        conn->close();
+        --open_;
+        continue;
+      }
+      co_return Lease(this, std::move(conn));
+    }
+    if (open_ < options_.max_connections) {
+      ++open_;
+      auto conn = co_await connect(deadline);
+      if (!conn) {
+        --open_;
+        freed_.notify_all();
+        co_return std::move(conn).error();
+      }
+      co_return Lease(this, std::move(conn).value());
+    }
+    if (now >= deadline || !co_await freed_.wait_until(deadline)) {
+      if (Clock::now() >= deadline)
+        co_return make_error(ErrorCode::timeout, "no upstream connection became free before the call timeout");
+    }
+  }
+}
+
+asio::awaitable<Result<std::unique_ptr<ClientConnection>>> ConnectionPool::connect(TimePoint deadline) {
+  auto connect_deadline = std::min(deadline, Clock::now() + options_.connect_timeout);
+  auto fail = [&](ErrorCode code, std::string message) {
+    if (on_connect_) on_connect_(false);
+    Error e{code, std::move(message)};
+    e.not_delivered = true;
+    return e;
+  };
+
+  // Resolve on every new connection: a Service's address may change. Literal IPs skip it.
+  std::vector<tcp::endpoint> endpoints;
+  error_code ec;
+  auto address = asio::ip::make_address(url_.host, ec);
+  unsigned short port = static_cast<unsigned short>(std::stoi(url_.port));
+  if (!ec) {
+    endpoints.emplace_back(address, port);
+  } else {
+    tcp::resolver resolver(ex_);
+    asio::steady_timer timer(ex_, connect_deadline);
+    timer.async_wait([&resolver](error_code e) {
+      if (!e) resolver.cancel();
+    });
+    auto [rec, results] = co_await resolver.async_resolve(url_.host, url_.port, use_tuple);
+    timer.cancel();
+    if (rec) {
+      if (Clock::now() >= deadline) co_return fail(ErrorCode::timeout, "upstream name resolution timed out");
+      co_return fail(ErrorCode::unavailable, rec == asio::error::operation_aborted
+                                                 ? "upstream name resolution timed out"
+                                                 : "cannot resolve upstream host");
+    }
+    for (const auto& r : results) endpoints.push_back(r.endpoint());
+  }
+
+  beast::tcp_stream stream(ex_);
+  stream.expires_at(connect_deadline);
+  auto [cec, ep] = co_await stream.async_connect(endpoints, use_tuple);
+  if (cec) {
+    if (cec == asio::error::no_descriptors || cec == asio::error::no_buffer_space)
+      co_return fail(ErrorCode::overloaded, "out of file descriptors for upstream connections");
+    if (cec == beast::error::timeout) {
+      if (Clock::now() >= deadline)
+        co_return fail(ErrorCode::timeout, "upstream connect did not finish before the call timeout");
+      co_return fail(ErrorCode::unavailable, "upstream connect timed out");
+    }
+    co_return fail(ErrorCode::unavailable, "cannot connect to upstream: " + cec.message());
+  }
+  stream.socket().set_option(tcp::no_delay(true), ec);
+  if (on_connect_) on_connect_(true);
+  co_return std::unique_ptr<ClientConnection>(
+      std::make_unique<BasicClientConnection<beast::tcp_stream>>(std::move(stream)));
+}
+
+}  // namespace mcp_sidecar::http

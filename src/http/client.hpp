@@ -1,0 +1,116 @@
+// The upstream side of HTTP: URLs, kept-alive client connections and a bounded per-upstream
+// connection pool. A connection carries one exchange at a time; the pool hands out leases,
+// reuses idle connections (LIFO) after checking the peer has not closed them, opens new ones up
+// to a limit (resolving the host each time, with a timeout) and parks callers until a connection
+// frees or their deadline passes. Runs on one executor.
+#pragma once
+
+#include "core/async.hpp"
+#include "core/result.hpp"
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mcp_sidecar::http {
+
+namespace beast = boost::beast;
+using ClientRequest = beast::http::request<beast::http::string_body>;
+using ResponseParser = beast::http::response_parser<beast::http::string_body>;
+using error_code = boost::system::error_code;
+
+struct Url {
+  bool tls = false;
+  std::string host;         // without brackets
+  std::string port;         // always set (default 80/443)
+  std::string target;       // path and query, "/" at least
+  std::string host_header;  // host[:port] as it goes in Host
+};
+std::optional<Url> parse_url(std::string_view text);
+
+// One kept-alive connection to an upstream (plain TCP now; TLS is a second implementation).
+// Every operation takes a deadline; when it passes, the connection is closed and the operation
+// fails with beast::error::timeout.
+class ClientConnection {
+ public:
+  virtual ~ClientConnection() = default;
+  virtual asio::awaitable<error_code> write(ClientRequest& req, TimePoint deadline) = 0;
+  virtual asio::awaitable<error_code> read_header(ResponseParser& parser, TimePoint deadline) = 0;
+  // Reads whatever body bytes are available next (at least one), appending to parser body.
+  virtual asio::awaitable<error_code> read_some(ResponseParser& parser, TimePoint deadline) = 0;
+  virtual asio::awaitable<error_code> read_rest(ResponseParser& parser, TimePoint deadline) = 0;
+  virtual void close() = 0;
+  // A non-blocking peek: true when the peer has closed or reset the connection.
+  virtual bool peer_closed() = 0;
+
+  bool reusable = false;   // set by the user after a clean, complete exchange
+  unsigned exchanges = 0;  // exchanges completed on it (0 = fresh)
+  TimePoint last_used{};
+};
+
+class ConnectionPool {
+ public:
+  struct Options {
+    int max_connections = 64;
+    milliseconds idle_timeout{4000};
+    milliseconds connect_timeout{5000};
+  };
+
+  // Returns its connection to the pool when destroyed (kept only if marked reusable).
+  class Lease {
+   public:
+    Lease(ConnectionPool* pool, std::unique_ptr<ClientConnection> conn) : pool_(pool), conn_(std::move(conn)) {}
+    Lease(Lease&& o) noexcept : pool_(o.pool_), conn_(std::move(o.conn_)) { o.pool_ = nullptr; }
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
+    ClientConnection& operator*() { return *conn_; }
+    ClientConnection* operator->() { return conn_.get(); }
+    bool reused() const { return conn_->exchanges > 0; }
+
+   private:
+    ConnectionPool* pool_;
+    std::unique_ptr<ClientConnection> conn_;
+  };
+
+  // `on_connect(ok)` is told about every connection attempt (for metrics).
+  ConnectionPool(asio::any_io_executor ex, Url url, Options options, std::function<void(bool)> on_connect = {});
+  ~ConnectionPool();
+  ConnectionPool(const ConnectionPool&) = delete;
+  ConnectionPool& operator=(const ConnectionPool&) = delete;
+
+  // A connection for one exchange. Errors: unavailable (resolve/connect failed; never reached
+  // the server), overloaded (out of file descriptors), timeout (deadline passed while waiting).
+  asio::awaitable<Result<Lease>> acquire(TimePoint deadline);
+  void close_all();
+
+  const Url& url() const { return url_; }
+  asio::any_io_executor executor() const { return ex_; }
+  int open() const { return open_; }
+  std::size_t idle() const { return idle_.size(); }
+  std::size_t waiting() const { return freed_.waiters(); }
+
+ private:
+  void release(std::unique_ptr<ClientConnection> conn);
+  asio::awaitable<Result<std::unique_ptr<ClientConnection>>> connect(TimePoint deadline);
+  asio::awaitable<void> sweep();
+
+  asio::any_io_executor ex_;
+  Url url_;
+  Options options_;
+  std::function<void(bool)> on_connect_;
+  std::vector<std::unique_ptr<ClientConnection>> idle_;  // most recently used last
+  int open_ = 0;                                         // idle + leased + connecting
+  Notifier freed_;
+  Notifier closing_;  // wakes the idle sweep when the pool closes
+  bool sweeping_ = false;
+  bool closed_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace mcp_sidecar::http

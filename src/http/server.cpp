@@ -1,0 +1,341 @@
+#include "http/server.hpp"
+
+#include "telemetry/log.hpp"
+#include "telemetry/metrics.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <unordered_set>
+
+namespace mcp_sidecar::http {
+
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+Response make_response(unsigned status, std::string body, std::string_view content_type, unsigned version) {
+  Response res{static_cast<http::status>(status), version};
+  res.set(http::field::content_type, content_type);
+  res.body() = std::move(body);
+  return res;
+}
+
+Response make_json_response(unsigned status, const nlohmann::json& body, unsigned version) {
+  return make_response(status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json",
+                       version);
+}
+
+namespace {
+struct ConnectionBase {
+  virtual ~ConnectionBase() = default;
+  virtual void close() = 0;
+  bool idle = true;
+};
+}  // namespace
+
+struct Server::State {
+  State(asio::any_io_executor e, std::string n, config::ListenerLimits l, Handler h, Metrics& m)
+      : ex(e),
+        name(std::move(n)),
+        limits(l),
+        handler(std::move(h)),
+        metrics(m),
+        acceptor(e),
+        closed(e),
+        open_gauge(m.connections.Add({{"listener", name}})) {}
+
+  prometheus::Counter& rejection(const char* reason) {
+    return metrics.http_rejections_total.Add({{"listener", name}, {"reason", reason}});
+  }
+
+  asio::any_io_executor ex;
+  std::string name;
+  config::ListenerLimits limits;
+  Handler handler;
+  Metrics& metrics;
+  tcp::acceptor acceptor;
+  std::unordered_set<ConnectionBase*> connections;
+  std::size_t rejecting = 0;  // connections being answered 503 over the limit
+  bool draining = false;
+  Notifier closed;
+  prometheus::Gauge& open_gauge;
+  log::RateLimited warnings;
+};
+
+namespace {
+
+// What a request-phase read error becomes: a status to answer (0 = just close) and a reason.
+std::pair<unsigned, const char*> classify_read_error(const boost::system::error_code& ec) {
+  if (ec == http::error::body_limit) return {413, "body_too_large"};
+  if (ec == http::error::header_limit) return {431, "headers_too_large"};
+  if (ec == beast::error::timeout) return {408, "timeout"};
+  if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+      ec == asio::error::operation_aborted || ec == http::error::partial_message)
+    return {0, nullptr};
+  return {400, "bad_request"};
+}
+
+template <class Stream>
+class Connection final : public ConnectionBase, public Exchange {
+ public:
+  Connection(std::shared_ptr<Server::State> state, Stream stream, tcp::endpoint remote)
+      : state_(std::move(state)), stream_(std::move(stream)), remote_(std::move(remote)) {}
+
+  asio::awaitable<void> run() {
+    state_->connections.insert(this);
+    state_->open_gauge.Increment();
+    try {
+      co_await serve();
+    } catch (const std::exception& e) {
+      log::error("connection_failed", {{"listener", state_->name}, {"error", e.what()}});
+    }
+    boost::system::error_code ignored;
+    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(stream_).close();
+    state_->connections.erase(this);
+    state_->open_gauge.Decrement();
+    if (state_->connections.empty()) state_->closed.notify_all();
+  }
+
+  void close() override { beast::get_lowest_layer(stream_).close(); }
+
+  const tcp::endpoint& remote() const override { return remote_; }
+  bool responded() const override { return responded_; }
+
+  asio::awaitable<bool> respond(Response res) override {
+    responded_ = true;
+    res.keep_alive(keep_alive_ && !state_->draining);
+    keep_alive_ = res.keep_alive();
+    res.prepare_payload();
+    lowest().expires_after(state_->limits.request_timeout);
+    auto [ec, n] = co_await http::async_write(stream_, res, use_tuple);
+    if (ec) keep_alive_ = false;
+    co_return !ec;
+  }
+
+  asio::awaitable<bool> begin_stream(StreamHead head) override {
+    responded_ = true;
+    head.keep_alive(keep_alive_ && !state_->draining);
+    keep_alive_ = head.keep_alive();
+    head.chunked(true);
+    http::response_serializer<http::empty_body> sr{head};
+    lowest().expires_after(state_->limits.request_timeout);
+    auto [ec, n] = co_await http::async_write_header(stream_, sr, use_tuple);
+    if (ec) keep_alive_ = false;
+    co_return !ec;
+  }
+
+  asio::awaitable<bool> write_chunk(std::string_view data) override {
+    if (data.empty()) co_return true;  // an empty chunk would end the body
+    lowest().expires_after(state_->limits.request_timeout);
+    auto [ec, n] =
+        co_await asio::async_write(stream_, http::make_chunk(asio::buffer(data.data(), data.size())), use_tuple);
+    if (ec) keep_alive_ = false;
+    co_return !ec;
+  }
+
+  asio::awaitable<bool> end_stream() override {
+    lowest().expires_after(state_->limits.request_timeout);
+    auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk_last(), use_tuple);
+    if (ec) keep_alive_ = false;
+    co_return !ec;
+  }
+
+ private:
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+
+  asio::awaitable<void> serve() {
+    const auto& limits = state_->limits;
+    for (;;) {
+      // Idle: wait for the first byte of the next request (closed at once when draining).
+      idle = true;
+      if (state_->draining) co_return;
+      if (buffer_.size() == 0) {
+        lowest().expires_after(limits.idle_timeout);
+        auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(4096), use_tuple);
+        if (ec) co_return;
+        buffer_.commit(n);
+      }
+      idle = false;
+
+      // Request: head and body within request_timeout, under the limits.
+      lowest().expires_after(limits.request_timeout);
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+      parser.body_limit(limits.max_body_bytes);
+      auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser, use_tuple);
+      if (ec) co_return co_await reject(ec);
+      const auto& head = parser.get();
+      if (head.count(http::field::content_length) && head.count(http::field::transfer_encoding)) {
+        // Request smuggling: the two framings disagree about where this request ends.
+        co_return co_await reject_with(400, "bad_request", "Content-Length together with Transfer-Encoding");
+      }
+      if (auto cl = parser.content_length(); cl && *cl > limits.max_body_bytes)
+        co_return co_await reject_with(413, "body_too_large", "request body too large");
+      if (beast::iequals(head[http::field::expect], "100-continue")) {
+        http::response<http::empty_body> cont{http::status::continue_, head.version()};
+        auto [wec, wn] = co_await http::async_write(stream_, cont, use_tuple);
+        if (wec) co_return;
+      }
+      if (!parser.is_done()) {
+        auto [bec, bn] = co_await http::async_read(stream_, buffer_, parser, use_tuple);
+        if (bec) co_return co_await reject(bec);
+      }
+
+      Request req = parser.release();
+      keep_alive_ = req.keep_alive();
+      responded_ = false;
+      version_ = req.version();
+      try {
+        co_await state_->handler(req, *this);
+      } catch (const std::exception& e) {
+        log::error("handler_failed", {{"listener", state_->name}, {"error", e.what()}});
+        keep_alive_ = false;
+      }
+      if (!responded_) {
+        keep_alive_ = false;
+        co_await respond(make_json_response(500, error_body({ErrorCode::internal, "internal error"}), version_));
+      }
+      if (!keep_alive_) co_return;
+    }
+  }
+
+  asio::awaitable<void> reject(const boost::system::error_code& ec) {
+    auto [status, reason] = classify_read_error(ec);
+    if (status == 0) co_return;
+    std::string message = status == 413   ? "request body too large"
+                          : status == 431 ? "request headers too large"
+                          : status == 408 ? "request not received in time"
+                                          : "malformed HTTP request";
+    co_await reject_with(status, reason, message);
+  }
+
+  asio::awaitable<void> reject_with(unsigned status, const char* reason, std::string message) {
+    state_->rejection(reason).Increment();
+    ErrorCode code = status == 413   ? ErrorCode::payload_too_large
+                     : status == 431 ? ErrorCode::headers_too_large
+                                     : ErrorCode::bad_request;
+    keep_alive_ = false;
+    co_await respond(make_json_response(status, error_body({code, std::move(message)}), version_));
+  }
+
+  std::shared_ptr<Server::State> state_;
+  Stream stream_;
+  tcp::endpoint remote_;
+  beast::flat_buffer buffer_;
+  bool keep_alive_ = false;
+  bool responded_ = false;
+  unsigned version_ = 11;
+};
+
+// Over the connection limit: a fast 503 with Retry-After, then close.
+asio::awaitable<void> refuse(std::shared_ptr<Server::State> state, tcp::socket socket) {
+  ++state->rejecting;
+  beast::tcp_stream stream(std::move(socket));
+  stream.expires_after(std::chrono::seconds(1));
+  auto res = make_json_response(503, error_body({ErrorCode::overloaded, "too many connections", nullptr, 1}));
+  res.set(http::field::retry_after, "1");
+  res.keep_alive(false);
+  res.prepare_payload();
+  co_await http::async_write(stream, res, use_tuple);
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  --state->rejecting;
+}
+
+asio::awaitable<void> accept_loop(std::shared_ptr<Server::State> state) {
+  for (;;) {
+    auto [ec, socket] = co_await state->acceptor.async_accept(use_tuple);
+    if (ec == asio::error::operation_aborted || !state->acceptor.is_open()) co_return;
+    if (ec) {
+      // Out of file descriptors (or similar): counted, logged at a bounded rate, retried shortly.
+      state->rejection("accept_error").Increment();
+      state->warnings.warn("accept:" + ec.message(), "accept_failed",
+                           {{"listener", state->name}, {"error", ec.message()}});
+      co_await sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
+    boost::system::error_code opt_ec;
+    socket.set_option(tcp::no_delay(true), opt_ec);
+    auto remote = socket.remote_endpoint(opt_ec);
+    if (opt_ec) continue;  // the peer is already gone
+    if (state->connections.size() >= static_cast<std::size_t>(state->limits.max_connections)) {
+      state->rejection("max_connections").Increment();
+      if (state->rejecting < 64) asio::co_spawn(state->ex, refuse(state, std::move(socket)), asio::detached);
+      continue;
+    }
+    auto conn = std::make_shared<Connection<beast::tcp_stream>>(state, beast::tcp_stream(std::move(socket)), remote);
+    asio::co_spawn(
+        state->ex, [conn]() -> asio::awaitable<void> { co_await conn->run(); }, asio::detached);
+  }
+}
+
+}  // namespace
+
+Server::Server(asio::any_io_executor ex, std::string name, config::ListenerLimits limits, Handler handler,
+               Metrics& metrics)
+    : state_(std::make_shared<State>(ex, std::move(name), limits, std::move(handler), metrics)) {}
+
+Server::~Server() {
+  stop_accepting();
+  close_all();
+}
+
+Result<void> Server::listen(const std::string& host_port) {
+  auto hp = config::parse_host_port(host_port);
+  if (!hp) return make_error(ErrorCode::bad_request, "invalid listen address " + host_port);
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(hp->host == "localhost" ? "127.0.0.1" : hp->host, ec);
+  if (ec) return make_error(ErrorCode::bad_request, "listen address must be an IP address: " + host_port);
+  tcp::endpoint ep(address, hp->port);
+  auto& a = state_->acceptor;
+  a.open(ep.protocol(), ec);
+  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) a.bind(ep, ec);
+  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return make_error(ErrorCode::internal, "cannot listen on " + host_port + ": " + ec.message());
+  return {};
+}
+
+void Server::start() { asio::co_spawn(state_->ex, accept_loop(state_), asio::detached); }
+
+asio::ip::tcp::endpoint Server::local_endpoint() const {
+  boost::system::error_code ec;
+  return state_->acceptor.local_endpoint(ec);
+}
+
+void Server::stop_accepting() {
+  boost::system::error_code ec;
+  state_->acceptor.close(ec);
+}
+
+void Server::drain() {
+  state_->draining = true;
+  // Copy first: closing may not erase synchronously, but stay safe if it ever does.
+  std::vector<ConnectionBase*> idle;
+  for (auto* c : state_->connections)
+    if (c->idle) idle.push_back(c);
+  for (auto* c : idle) c->close();
+}
+
+void Server::close_all() {
+  std::vector<ConnectionBase*> all(state_->connections.begin(), state_->connections.end());
+  for (auto* c : all) c->close();
+}
+
+asio::awaitable<void> Server::wait_closed(TimePoint deadline) {
+  while (!state_->connections.empty() && Clock::now() < deadline) co_await state_->closed.wait_until(deadline);
+}
+
+std::size_t Server::connections() const { return state_->connections.size(); }
+
+}  // namespace mcp_sidecar::http

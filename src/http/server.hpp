@@ -1,0 +1,77 @@
+// An HTTP/1.1 server for the sidecar's listeners (outbound API, admin; the inbound gate later):
+// one coroutine per connection, a fresh parser per request with header and body limits, a
+// deadline on every I/O phase, a connection limit answered with 503, and a drain sequence for
+// shutdown. Handlers answer through an Exchange, whole or streamed. Runs on one executor.
+#pragma once
+
+#include "config/config.hpp"
+#include "core/async.hpp"
+#include "core/result.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace mcp_sidecar {
+class Metrics;
+}
+
+namespace mcp_sidecar::http {
+
+namespace beast = boost::beast;
+using Request = beast::http::request<beast::http::string_body>;
+using Response = beast::http::response<beast::http::string_body>;
+using StreamHead = beast::http::response<beast::http::empty_body>;
+
+// One request's way back to its client. A handler answers exactly once: respond(), or
+// begin_stream() + write_chunk()... + end_stream(). Methods return false when the client is gone.
+class Exchange {
+ public:
+  virtual ~Exchange() = default;
+  virtual const asio::ip::tcp::endpoint& remote() const = 0;
+  virtual asio::awaitable<bool> respond(Response response) = 0;
+  virtual asio::awaitable<bool> begin_stream(StreamHead head) = 0;
+  virtual asio::awaitable<bool> write_chunk(std::string_view data) = 0;
+  virtual asio::awaitable<bool> end_stream() = 0;
+  virtual bool responded() const = 0;
+};
+
+using Handler = std::function<asio::awaitable<void>(Request&, Exchange&)>;
+
+// Builds a response with a body and Content-Type.
+Response make_response(unsigned status, std::string body, std::string_view content_type, unsigned version = 11);
+Response make_json_response(unsigned status, const nlohmann::json& body, unsigned version = 11);
+
+class Server {
+ public:
+  // `name` labels metrics and logs ("outbound", "admin", ...).
+  Server(asio::any_io_executor ex, std::string name, config::ListenerLimits limits, Handler handler, Metrics& metrics);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and listens on "host:port" (port 0 picks one).
+  Result<void> listen(const std::string& host_port);
+  void start();
+  asio::ip::tcp::endpoint local_endpoint() const;
+
+  // Shutdown sequence: stop_accepting(), drain() (idle connections close now, busy ones after
+  // their current response), wait_closed(deadline), close_all() for whatever is left.
+  void stop_accepting();
+  void drain();
+  void close_all();
+  asio::awaitable<void> wait_closed(TimePoint deadline);
+  std::size_t connections() const;
+
+  struct State;  // opaque; shared with the connection coroutines
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace mcp_sidecar::http

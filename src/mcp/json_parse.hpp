@@ -1,0 +1,20 @@
+// Parsing JSON that came from the network: bounded nesting depth (nlohmann's parser recurses, so
+// a body of a million '[' would exhaust the stack), no exceptions, invalid UTF-8 refused.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string_view>
+
+namespace mcp_sidecar::mcp {
+
+inline constexpr int kMaxJsonDepth = 128;
+
+// True when no array/object in `text` nests deeper than `max_depth` (strings are skipped).
+bool json_depth_within(std::string_view text, int max_depth = kMaxJsonDepth);
+
+// The parsed value, or nullopt for malformed, too deep, or invalid UTF-8 input.
+std::optional<nlohmann::json> parse_json(std::string_view text, int max_depth = kMaxJsonDepth);
+
+}  // namespace mcp_sidecar::mcp

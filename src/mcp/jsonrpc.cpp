@@ -1,0 +1,53 @@
+#include "mcp/jsonrpc.hpp"
+
+namespace mcp_sidecar::mcp {
+
+bool valid_id(const json& id) { return id.is_string() || id.is_number_integer(); }
+
+MessageKind classify(const json& m) {
+  if (!m.is_object()) return MessageKind::invalid;
+  auto version = m.find("jsonrpc");
+  if (version == m.end() || *version != "2.0") return MessageKind::invalid;
+  auto method = m.find("method");
+  auto id = m.find("id");
+  if (method != m.end()) {
+    if (!method->is_string()) return MessageKind::invalid;
+    if (auto params = m.find("params"); params != m.end() && !params->is_object() && !params->is_array())
+      return MessageKind::invalid;
+    if (id == m.end()) return MessageKind::notification;
+    return valid_id(*id) ? MessageKind::request : MessageKind::invalid;
+  }
+  if (id == m.end()) return MessageKind::invalid;
+  bool has_result = m.contains("result");
+  auto error = m.find("error");
+  bool has_error = error != m.end();
+  if (has_result == has_error) return MessageKind::invalid;
+  if (has_result) return valid_id(*id) ? MessageKind::result : MessageKind::invalid;
+  if (!error->is_object() || !error->contains("code") || !(*error)["code"].is_number_integer())
+    return MessageKind::invalid;
+  return MessageKind::error;  // id may be null for errors the peer could not attribute
+}
+
+json make_request(json id, std::string_view method, json params) {
+  json m = {{"jsonrpc", "2.0"}, {"id", std::move(id)}, {"method", method}};
+  if (!params.is_null()) m["params"] = std::move(params);
+  return m;
+}
+
+json make_notification(std::string_view method, json params) {
+  json m = {{"jsonrpc", "2.0"}, {"method", method}};
+  if (!params.is_null()) m["params"] = std::move(params);
+  return m;
+}
+
+json make_result(json id, json result) {
+  return {{"jsonrpc", "2.0"}, {"id", std::move(id)}, {"result", std::move(result)}};
+}
+
+json make_error(json id, int code, std::string_view message, json data) {
+  json error = {{"code", code}, {"message", message}};
+  if (!data.is_null()) error["data"] = std::move(data);
+  return {{"jsonrpc", "2.0"}, {"id", std::move(id)}, {"error", std::move(error)}};
+}
+
+}  // namespace mcp_sidecar::mcp

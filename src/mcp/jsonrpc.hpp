@@ -1,0 +1,33 @@
+// JSON-RPC 2.0 as MCP uses it: classify messages, build requests, notifications and errors.
+// Pure functions over nlohmann::json; no I/O.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string_view>
+
+namespace mcp_sidecar::mcp {
+
+using json = nlohmann::json;
+
+// Standard JSON-RPC error codes and the MCP ones the sidecar produces.
+inline constexpr int kParseError = -32700;
+inline constexpr int kInvalidRequest = -32600;
+inline constexpr int kMethodNotFound = -32601;
+inline constexpr int kInvalidParams = -32602;
+inline constexpr int kInternalError = -32603;
+
+enum class MessageKind { request, notification, result, error, invalid };
+
+// What a parsed JSON value is, as a JSON-RPC 2.0 message (batches are arrays; classify an element).
+MessageKind classify(const json& message);
+
+// True for the id types JSON-RPC allows in requests (string or integer; MCP forbids null).
+bool valid_id(const json& id);
+
+json make_request(json id, std::string_view method, json params);
+json make_notification(std::string_view method, json params);
+json make_result(json id, json result);
+json make_error(json id, int code, std::string_view message, json data = nullptr);
+
+}  // namespace mcp_sidecar::mcp

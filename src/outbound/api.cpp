@@ -1,0 +1,134 @@
+#include "outbound/api.hpp"
+
+#include "http/host_check.hpp"
+#include "mcp/case_id.hpp"
+#include "mcp/json_parse.hpp"
+#include "telemetry/call_recorder.hpp"
+
+#include <boost/url/parse.hpp>
+
+namespace mcp_sidecar::outbound {
+
+namespace bhttp = boost::beast::http;
+
+asio::awaitable<void> respond_error(http::Exchange& ex, const Error& error, unsigned version,
+                                    std::string_view case_id_header, std::string_view case_id) {
+  auto res = http::make_json_response(http_status(error.code), error_body(error), version);
+  if (error.retry_after_seconds > 0) res.set(bhttp::field::retry_after, std::to_string(error.retry_after_seconds));
+  if (error.code == ErrorCode::method_not_allowed) res.set(bhttp::field::allow, "GET, POST");
+  if (!case_id.empty()) res.set(case_id_header, case_id);
+  co_await ex.respond(std::move(res));
+}
+
+Api::Api(const config::OutboundConfig& config, std::map<std::string, Upstream*, std::less<>> upstreams,
+         Metrics& metrics, CallLog& calls, std::function<std::uint64_t()> random64)
+    : config_(config),
+      upstreams_(std::move(upstreams)),
+      metrics_(metrics),
+      calls_(calls),
+      random64_(std::move(random64)) {}
+
+asio::awaitable<void> Api::handle(http::Request& req, http::Exchange& ex) {
+  const unsigned version = req.version();
+  // DNS rebinding: a browser page must not reach the local API through a name it controls.
+  auto host = req[bhttp::field::host];
+  if ((host.empty() && version >= 11) || (!host.empty() && !http::is_local_host(host, config_.allowed_hosts)))
+    co_return co_await respond_error(ex, make_error(ErrorCode::forbidden, "Host must be a loopback name"), version);
+  if (auto origin = req[bhttp::field::origin]; !origin.empty() && !http::is_local_origin(origin, config_.allowed_hosts))
+    co_return co_await respond_error(ex, make_error(ErrorCode::forbidden, "cross-origin requests are refused"),
+                                     version);
+
+  auto target = boost::urls::parse_origin_form(req.target());
+  if (!target)
+    co_return co_await respond_error(ex, make_error(ErrorCode::bad_request, "malformed request target"), version);
+  std::vector<std::string> seg;
+  for (auto s : target->segments()) seg.push_back(s);
+
+  const auto method = req.method();
+  auto not_allowed = [&]() {
+    return respond_error(ex, make_error(ErrorCode::method_not_allowed, "method not allowed"), version);
+  };
+  if (seg.size() >= 2 && seg[0] == "v1" && seg[1] == "servers") {
+    if (seg.size() == 2) {
+      if (method != bhttp::verb::get) co_return co_await not_allowed();
+      co_return co_await list_servers(req, ex);
+    }
+    auto it = upstreams_.find(seg[2]);
+    if (it == upstreams_.end())
+      co_return co_await respond_error(
+          ex, make_error(ErrorCode::unknown_server, "no server of that name is configured"), version);
+    if (seg.size() == 4 && seg[3] == "tools") {
+      if (method != bhttp::verb::get) co_return co_await not_allowed();
+      co_return co_await list_tools(req, ex, *it->second);
+    }
+    if (seg.size() == 5 && seg[3] == "tools" && !seg[4].empty()) {
+      if (method != bhttp::verb::post) co_return co_await not_allowed();
+      co_return co_await call_tool(req, ex, *it->second, std::move(seg[4]));
+    }
+  }
+  co_await respond_error(ex, make_error(ErrorCode::not_found, "no such endpoint"), version);
+}
+
+asio::awaitable<void> Api::list_servers(http::Request& req, http::Exchange& ex) {
+  json servers = json::array();
+  for (const auto& [name, upstream] : upstreams_) {
+    json d = upstream->debug();
+    servers.push_back({{"name", name},
+                       {"url", upstream->config().url},
+                       {"transport", d["transport"]},
+                       {"pool_size", d["size"]},
+                       {"ready_sessions", std::count_if(d["sessions"].begin(), d["sessions"].end(),
+                                                        [](const json& s) { return s["state"] == "ready"; })},
+                       {"unavailable", d["unavailable"]}});
+  }
+  json body = {{"servers", std::move(servers)}};
+  co_await ex.respond(http::make_json_response(200, body, req.version()));
+}
+
+asio::awaitable<void> Api::list_tools(http::Request& req, http::Exchange& ex, Upstream& upstream) {
+  auto catalog = co_await upstream.tools(upstream.call_deadline());
+  if (!catalog) co_return co_await respond_error(ex, catalog.error(), req.version());
+  json body = {{"tools", catalog.value()->listed()}};
+  co_await ex.respond(http::make_json_response(200, body, req.version()));
+}
+
+asio::awaitable<void> Api::call_tool(http::Request& req, http::Exchange& ex, Upstream& upstream, std::string tool) {
+  const unsigned version = req.version();
+  const auto deadline = upstream.call_deadline();
+  CallRecorder rec(metrics_, calls_, "outbound", upstream.name(), "tools/call", tool, "");
+  auto fail = [&](Error e, std::string_view case_id = {}) -> asio::awaitable<void> {
+    rec.set_tool_listed(upstream.lists_tool(tool));
+    rec.finish(outcome_label(e.code), code_name(e.code));
+    co_await respond_error(ex, e, version, config_.case_id.header, case_id);
+  };
+
+  if (auto ct = req[bhttp::field::content_type]; !ct.empty() && !ct.starts_with("application/json"))
+    co_return co_await fail(make_error(ErrorCode::bad_request, "Content-Type must be application/json"));
+  json arguments = json::object();
+  if (!req.body().empty()) {
+    auto parsed = mcp::parse_json(req.body());
+    if (!parsed || !parsed->is_object())
+      co_return co_await fail(make_error(ErrorCode::bad_request, "the body must be a JSON object of tool arguments"));
+    arguments = std::move(*parsed);
+  }
+  auto header = req[config_.case_id.header];
+  std::optional<std::string_view> header_value;
+  if (req.find(config_.case_id.header) != req.end()) header_value = std::string_view(header.data(), header.size());
+  auto case_id = mcp::resolve_case_id(header_value, arguments, config_.case_id.argument, random64_);
+  if (!case_id) co_return co_await fail(case_id.error());
+  rec.set_case_id(case_id.value());
+  rec.start();
+
+  auto result = co_await upstream.call_tool(tool, std::move(arguments), case_id.value(), deadline);
+  rec.set_tool_listed(upstream.lists_tool(tool));
+  if (!result) co_return co_await fail(std::move(result).error(), case_id.value());
+
+  const json& r = result.value();
+  bool tool_error = r.contains("isError") && r["isError"] == true;
+  rec.finish(tool_error ? "tool_error" : "ok");
+  auto res = http::make_json_response(200, r, version);
+  res.set(config_.case_id.header, case_id.value());
+  co_await ex.respond(std::move(res));
+}
+
+}  // namespace mcp_sidecar::outbound

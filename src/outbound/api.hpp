@@ -1,0 +1,42 @@
+// The outbound REST API for applications (docs/api.md has the table of statuses):
+//   GET  /v1/servers                        configured servers and their pool state
+//   GET  /v1/servers/{server}/tools         the server's tools, as it listed them
+//   POST /v1/servers/{server}/tools/{tool}  body = arguments object; 200 = CallToolResult
+// Every request must name a loopback Host and, if it has an Origin, a loopback Origin.
+#pragma once
+
+#include "config/config.hpp"
+#include "http/server.hpp"
+#include "outbound/upstream.hpp"
+#include "telemetry/call_log.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <map>
+
+namespace mcp_sidecar::outbound {
+
+class Api {
+ public:
+  Api(const config::OutboundConfig& config, std::map<std::string, Upstream*, std::less<>> upstreams, Metrics& metrics,
+      CallLog& calls, std::function<std::uint64_t()> random64);
+
+  asio::awaitable<void> handle(http::Request& req, http::Exchange& ex);
+
+ private:
+  asio::awaitable<void> call_tool(http::Request& req, http::Exchange& ex, Upstream& upstream, std::string tool);
+  asio::awaitable<void> list_tools(http::Request& req, http::Exchange& ex, Upstream& upstream);
+  asio::awaitable<void> list_servers(http::Request& req, http::Exchange& ex);
+
+  const config::OutboundConfig& config_;
+  std::map<std::string, Upstream*, std::less<>> upstreams_;
+  Metrics& metrics_;
+  CallLog& calls_;
+  std::function<std::uint64_t()> random64_;
+};
+
+// Sends the JSON error body for `error` with its status (and Retry-After when set).
+asio::awaitable<void> respond_error(http::Exchange& ex, const Error& error, unsigned version,
+                                    std::string_view case_id_header = {}, std::string_view case_id = {});
+
+}  // namespace mcp_sidecar::outbound

@@ -1,0 +1,61 @@
+// The seam between the pool and the wire: an upstream session as the pool sees it, whatever
+// the transport. Streamable HTTP with sessions (streamable_http.cpp) is the first
+// implementation; stateless 2026-07-28 and legacy HTTP+SSE upstreams are others behind the same
+// pool, timeouts, heartbeat and metrics.
+#pragma once
+
+#include "core/async.hpp"
+#include "core/result.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace mcp_sidecar::outbound {
+
+using json = nlohmann::json;
+
+// What the upstream told us when the session opened.
+struct SessionInfo {
+  std::string protocol_version;
+  std::string session_id;  // for debug views only; never logged or used as a label
+  json server_info = json::object();
+  json capabilities = json::object();
+};
+
+struct RpcOptions {
+  TimePoint deadline;
+  std::string_view case_id;  // sent as the case id header; empty = none
+  // Messages the server sends on this request's stream before the response (progress,
+  // logging, server-to-client requests). Unset: notifications are dropped and requests other
+  // than ping are refused with method-not-found (this client declared no capabilities).
+  std::function<void(const json&)> on_message;
+};
+
+// One MCP session with an upstream: opened once, carries many concurrent requests (each on its
+// own pooled connection), closed once. Not thread-safe: lives on the event loop.
+class UpstreamSession {
+ public:
+  virtual ~UpstreamSession() = default;
+
+  virtual asio::awaitable<Result<void>> open(TimePoint deadline) = 0;
+  // Sends a request; returns the JSON-RPC response message for it (a result or an error).
+  // Failures that provably never reached the server carry Error::not_delivered.
+  virtual asio::awaitable<Result<json>> request(std::string_view method, const json& params,
+                                                const RpcOptions& options) = 0;
+  virtual asio::awaitable<Result<void>> notify(std::string_view method, const json& params, TimePoint deadline) = 0;
+  // Ends the session (DELETE on Streamable HTTP); best effort, never throws.
+  virtual asio::awaitable<void> close(TimePoint deadline) = 0;
+
+  // False once the transport learned the session is gone (404) or broken: the pool evicts it.
+  virtual bool alive() const = 0;
+  virtual std::string_view failure_reason() const = 0;  // why alive() turned false
+  virtual const SessionInfo& info() const = 0;
+};
+
+using SessionFactory = std::function<std::shared_ptr<UpstreamSession>()>;
+
+}  // namespace mcp_sidecar::outbound

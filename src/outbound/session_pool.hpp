@@ -1,0 +1,100 @@
+// A pool of N sessions to one upstream: lazy fill on first use, round-robin over ready
+// sessions, eviction with a replacement opened in the background, exponential backoff with full
+// jitter between failed opens, and "unavailable" (fail fast, Retry-After) once a fill cycle has
+// used up its attempts; the next acquire starts a new cycle, so the pool is never dead for good.
+// Randomness and the backoff wait are injected so tests are exact. Single-threaded.
+#pragma once
+
+#include "config/config.hpp"
+#include "outbound/session.hpp"
+#include "telemetry/log.hpp"
+
+#include <vector>
+
+namespace mcp_sidecar {
+class Metrics;
+}
+
+namespace mcp_sidecar::outbound {
+
+// Full jitter: uniform in [0, min(max_delay, base_delay * 2^(attempt-1))], attempt >= 1.
+milliseconds backoff_delay(int attempt, const config::RetryConfig& retry, double uniform01);
+
+// A session handed out by the pool; counts the calls it carries (for /debug/pools).
+struct PooledSession {
+  std::shared_ptr<UpstreamSession> session;
+  std::size_t slot = 0;
+  TimePoint opened_at{};
+  int inflight = 0;
+  std::uint64_t calls = 0;
+};
+
+class SessionPool {
+ public:
+  struct Options {
+    std::string server;  // for metrics and logs
+    int size = 2;
+    config::RetryConfig retry;
+    milliseconds open_timeout{5000};
+  };
+  struct Hooks {
+    std::function<double()> random;                            // uniform in [0, 1)
+    std::function<asio::awaitable<void>(milliseconds)> sleep;  // default: a cancellable timer
+  };
+
+  SessionPool(asio::any_io_executor ex, Options options, SessionFactory factory, Metrics* metrics, Hooks hooks = {});
+  ~SessionPool();
+  SessionPool(const SessionPool&) = delete;
+  SessionPool& operator=(const SessionPool&) = delete;
+
+  // A ready session (round-robin), filling the pool on first use and waiting up to `deadline`.
+  // Errors: unavailable (fail fast, retry_after_seconds set), timeout, cancelled (closing).
+  asio::awaitable<Result<std::shared_ptr<PooledSession>>> acquire(TimePoint deadline);
+
+  // Takes a session out of rotation (if still in it) and opens a replacement in the background.
+  void evict(const std::shared_ptr<PooledSession>& session, std::string_view reason);
+
+  // Stops refills and closes every session (DELETE), waiting up to `deadline`.
+  asio::awaitable<void> close(TimePoint deadline);
+
+  // Ready sessions not carrying a call, for the heartbeat.
+  std::vector<std::shared_ptr<PooledSession>> idle_sessions() const;
+  bool unavailable() const { return unavailable_; }
+  std::size_t size() const { return slots_.size(); }
+  std::size_t ready_count() const;
+  nlohmann::json debug() const;
+
+ private:
+  enum class SlotState { empty, opening, backoff, ready, failed };
+  struct Slot {
+    SlotState state = SlotState::empty;
+    std::shared_ptr<PooledSession> pooled;
+    int attempts = 0;
+    std::string last_error;
+    TimePoint failed_at{};
+  };
+
+  void start_fill(std::size_t slot);
+  asio::awaitable<void> fill(std::size_t slot);
+  asio::awaitable<void> backoff_sleep(milliseconds delay);
+  void update_gauges();
+  int retry_after_seconds() const;
+
+  asio::any_io_executor ex_;
+  Options options_;
+  SessionFactory factory_;
+  Metrics* metrics_;
+  Hooks hooks_;
+  std::vector<Slot> slots_;
+  std::size_t next_ = 0;
+  bool started_ = false;
+  bool unavailable_ = false;
+  bool closing_ = false;
+  int tasks_ = 0;     // fill and close coroutines running
+  Notifier changed_;  // a slot changed state, or the pool is closing
+  Notifier closed_;   // wakes backoff sleeps when the pool closes
+  log::RateLimited warnings_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace mcp_sidecar::outbound

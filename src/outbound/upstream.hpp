@@ -1,0 +1,78 @@
+// One configured upstream MCP server as the outbound role sees it: its connection pool, its
+// session pool, its cached tool catalog and its in-flight bound. Calls go through here whatever
+// API the application used (REST now, the MCP endpoint later). Single-threaded.
+#pragma once
+
+#include "config/config.hpp"
+#include "http/client.hpp"
+#include "mcp/tools.hpp"
+#include "outbound/session_pool.hpp"
+#include "outbound/streamable_http.hpp"
+
+#include <memory>
+
+namespace prometheus {
+class Counter;
+class Gauge;
+}  // namespace prometheus
+
+namespace mcp_sidecar {
+class Metrics;
+}
+
+namespace mcp_sidecar::outbound {
+
+class Upstream {
+ public:
+  Upstream(asio::any_io_executor ex, const config::OutboundConfig& outbound, const config::ServerConfig& server,
+           Metrics& metrics, std::string version);
+  Upstream(const Upstream&) = delete;
+  Upstream& operator=(const Upstream&) = delete;
+
+  const std::string& name() const { return server_.name; }
+  const config::ServerConfig& config() const { return server_; }
+  TimePoint call_deadline() const { return Clock::now() + call_timeout_; }
+
+  // Calls `tool` with `arguments` (case_id added where configured) and returns its
+  // CallToolResult. Errors: unknown_tool, overloaded, unavailable, timeout, upstream_*.
+  asio::awaitable<Result<json>> call_tool(const std::string& tool, json arguments, const std::string& case_id,
+                                          TimePoint deadline);
+
+  // The upstream's tools, from the cache or fetched (all pages of tools/list).
+  asio::awaitable<Result<std::shared_ptr<const mcp::ToolCatalog>>> tools(TimePoint deadline);
+  // True when the cached catalog lists `tool` (tool names become metric labels only then).
+  bool lists_tool(std::string_view tool) const;
+
+  json debug() const;
+  // Closes every session (DELETE) and the connections.
+  asio::awaitable<void> close(TimePoint deadline);
+
+ private:
+  // Sends a request on a pooled session, evicting dead sessions and resending when the failure
+  // provably never reached the server (or `safe_to_resend` says the method may run twice).
+  asio::awaitable<Result<json>> rpc(std::string_view method, const json& params, const RpcOptions& options,
+                                    bool safe_to_resend);
+  asio::awaitable<Result<std::shared_ptr<const mcp::ToolCatalog>>> refresh_tools(TimePoint deadline);
+
+  asio::any_io_executor ex_;
+  const config::OutboundConfig& outbound_;
+  const config::ServerConfig& server_;
+  Metrics& metrics_;
+  milliseconds call_timeout_;
+  StreamableHttpSettings settings_;
+  http::ConnectionPool connections_;
+  SessionPool sessions_;
+  int inflight_ = 0;
+  prometheus::Gauge& inflight_gauge_;
+  prometheus::Counter& retries_;
+  prometheus::Counter& fast_fails_;
+
+  std::shared_ptr<const mcp::ToolCatalog> catalog_;
+  TimePoint catalog_at_{};
+  bool refreshing_ = false;
+  std::uint64_t refresh_generation_ = 0;
+  std::optional<Error> refresh_error_;
+  Notifier refreshed_;
+};
+
+}  // namespace mcp_sidecar::outbound

@@ -1,0 +1,39 @@
+// Accounts for one call in one place, whichever role and API carried it: a start log line, then
+// on finish() an end log line, the calls/duration metrics and a /debug/calls record. The tool
+// label is the tool's name only when the upstream listed it, else "other".
+#pragma once
+
+#include "telemetry/call_log.hpp"
+#include "telemetry/metrics.hpp"
+
+#include <chrono>
+#include <string>
+
+namespace mcp_sidecar {
+
+class CallRecorder {
+ public:
+  CallRecorder(Metrics& metrics, CallLog& calls, std::string direction, std::string server, std::string method,
+               std::string tool, std::string case_id);
+  CallRecorder(const CallRecorder&) = delete;
+  CallRecorder& operator=(const CallRecorder&) = delete;
+
+  void set_case_id(std::string case_id) { record_.case_id = std::move(case_id); }
+  void set_caller(std::string caller) { record_.caller = std::move(caller); }
+  // Whether the tool name may be used as a metric label.
+  void set_tool_listed(bool listed) { tool_listed_ = listed; }
+  // Logs call_start (call once the case id is known).
+  void start();
+  // Logs call_end and records metrics; `error` is the error code name when not ok.
+  void finish(std::string_view outcome, std::string_view error = {});
+
+ private:
+  Metrics& metrics_;
+  CallLog& calls_;
+  CallRecord record_;
+  bool tool_listed_ = false;
+  bool finished_ = false;
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace mcp_sidecar

@@ -1,0 +1,62 @@
+// Structured logging: one JSON object per line on stderr, written through spdlog.
+//   {"ts":"2026-11-27T10:00:00.000Z","level":"info","event":"call_end","case_id":"...",...}
+// Callers pass fields as JSON; values that are secrets or PII must never be passed (argument
+// values, tokens). Thread-safe (spdlog's mt sink).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace mcp_sidecar::log {
+
+enum class Level { trace, debug, info, warn, error };
+
+// Installs the JSON-lines logger; `level` as in the config (trace..error).
+void init(std::string_view level);
+bool set_level(std::string_view level);
+std::string_view level_name();
+bool enabled(Level level);
+
+void write(Level level, std::string_view event, const nlohmann::json& fields = nlohmann::json::object());
+inline void debug(std::string_view event, const nlohmann::json& f = nlohmann::json::object()) {
+  write(Level::debug, event, f);
+}
+inline void info(std::string_view event, const nlohmann::json& f = nlohmann::json::object()) {
+  write(Level::info, event, f);
+}
+inline void warn(std::string_view event, const nlohmann::json& f = nlohmann::json::object()) {
+  write(Level::warn, event, f);
+}
+inline void error(std::string_view event, const nlohmann::json& f = nlohmann::json::object()) {
+  write(Level::error, event, f);
+}
+
+// Rate-limits a repeated warning (an upstream down for an hour): the first occurrence of a key is
+// written, then at most one line per `interval` carrying how many were suppressed in between.
+// Not thread-safe: one per event loop.
+class RateLimited {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit RateLimited(Clock::duration interval = std::chrono::seconds(30)) : interval_(interval) {}
+
+  // Writes (or counts) a warning; returns true when a line was written.
+  bool warn(const std::string& key, std::string_view event, nlohmann::json fields,
+            Clock::time_point now = Clock::now());
+  std::uint64_t suppressed_total() const { return suppressed_total_; }
+
+ private:
+  struct Entry {
+    Clock::time_point last;
+    std::uint64_t suppressed = 0;
+  };
+  Clock::duration interval_;
+  std::unordered_map<std::string, Entry> entries_;
+  std::uint64_t suppressed_total_ = 0;
+};
+
+}  // namespace mcp_sidecar::log

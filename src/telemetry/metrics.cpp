@@ -1,0 +1,65 @@
+#include "telemetry/metrics.hpp"
+
+#include <prometheus/text_serializer.h>
+
+namespace mcp_sidecar {
+
+namespace {
+template <class Builder>
+auto& family(Builder&& b, prometheus::Registry& r, const char* name, const char* help) {
+  return b.Name(name).Help(help).Register(r);
+}
+}  // namespace
+
+const prometheus::Histogram::BucketBoundaries& Metrics::duration_buckets() {
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+  return kBuckets;
+}
+
+Metrics::Metrics(const std::string& version)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      calls_total(family(prometheus::BuildCounter(), *registry_, "mcp_sidecar_calls_total",
+                         "MCP calls handled, by direction, server, JSON-RPC method, tool and outcome.")),
+      call_duration_seconds(family(prometheus::BuildHistogram(), *registry_, "mcp_sidecar_call_duration_seconds",
+                                   "Duration of MCP calls as the caller saw them.")),
+      inflight_calls(
+          family(prometheus::BuildGauge(), *registry_, "mcp_sidecar_inflight_calls", "MCP calls in flight now.")),
+      pool_sessions(family(prometheus::BuildGauge(), *registry_, "mcp_sidecar_pool_sessions",
+                           "Upstream sessions per server by state.")),
+      session_opens_total(family(prometheus::BuildCounter(), *registry_, "mcp_sidecar_session_opens_total",
+                                 "Attempts to open an upstream session, by outcome.")),
+      session_evictions_total(family(prometheus::BuildCounter(), *registry_, "mcp_sidecar_session_evictions_total",
+                                     "Upstream sessions evicted from their pool, by reason.")),
+      heartbeats_total(family(prometheus::BuildCounter(), *registry_, "mcp_sidecar_heartbeats_total",
+                              "Heartbeats sent on idle upstream sessions, by outcome.")),
+      retries_total(
+          family(prometheus::BuildCounter(), *registry_, "mcp_sidecar_retries_total",
+                 "Calls sent again because the first attempt provably never reached the server or was safe.")),
+      fast_fails_total(family(prometheus::BuildCounter(), *registry_, "mcp_sidecar_fast_fails_total",
+                              "Calls refused at once (server unavailable or saturated) instead of queueing.")),
+      upstream_connections_total(family(prometheus::BuildCounter(), *registry_,
+                                        "mcp_sidecar_upstream_connections_total",
+                                        "Upstream TCP connections opened, by outcome.")),
+      connections(family(prometheus::BuildGauge(), *registry_, "mcp_sidecar_connections",
+                         "Downstream connections open now, by listener.")),
+      http_rejections_total(family(prometheus::BuildCounter(), *registry_, "mcp_sidecar_http_rejections_total",
+                                   "Downstream requests refused by a listener's bounds, by reason.")),
+      auth_total(family(prometheus::BuildCounter(), *registry_, "mcp_sidecar_auth_total",
+                        "Authentication decisions, by method and outcome.")),
+      auth_disabled(family(prometheus::BuildGauge(), *registry_, "mcp_sidecar_auth_disabled",
+                           "1 when traffic to or from that server carries no credentials (development mode).")),
+      log_suppressed_total(family(prometheus::BuildCounter(), *registry_, "mcp_sidecar_log_suppressed_total",
+                                  "Repeated warning lines not written because of rate limiting.")),
+      build_info(family(prometheus::BuildGauge(), *registry_, "mcp_sidecar_build_info",
+                        "Build information; the value is always 1.")) {
+  build_info.Add({{"version", version}}).Set(1);
+  log_suppressed_total.Add({});
+}
+
+std::string Metrics::serialize() const {
+  prometheus::TextSerializer serializer;
+  return serializer.Serialize(registry_->Collect());
+}
+
+}  // namespace mcp_sidecar

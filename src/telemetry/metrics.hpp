@@ -1,0 +1,66 @@
+// Every metric family the sidecar exports, declared in one list (like Envoy's stats macros), on
+// one prometheus-cpp registry that the admin server serializes. Label sets are bounded: never a
+// case id, session id or caller-supplied string; tool names only when the upstream listed them.
+// prometheus-cpp metrics are thread-safe; hot paths cache the child metric, not the family.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+
+namespace mcp_sidecar {
+
+class Metrics {
+ public:
+  explicit Metrics(const std::string& version);
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // The Prometheus text exposition of everything registered.
+  std::string serialize() const;
+  static const prometheus::Histogram::BucketBoundaries& duration_buckets();
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+
+ public:
+  // {direction=outbound|inbound, server, method, tool, outcome}
+  prometheus::Family<prometheus::Counter>& calls_total;
+  // {direction, server, method, tool}; 100 us .. 60 s
+  prometheus::Family<prometheus::Histogram>& call_duration_seconds;
+  // {direction, server}
+  prometheus::Family<prometheus::Gauge>& inflight_calls;
+  // {server, state=opening|ready|backoff|failed}
+  prometheus::Family<prometheus::Gauge>& pool_sessions;
+  // {server, outcome=ok|error}
+  prometheus::Family<prometheus::Counter>& session_opens_total;
+  // {server, reason=session_gone|transport|heartbeat|shutdown}
+  prometheus::Family<prometheus::Counter>& session_evictions_total;
+  // {server, outcome=ok|error|slow}
+  prometheus::Family<prometheus::Counter>& heartbeats_total;
+  // {server}
+  prometheus::Family<prometheus::Counter>& retries_total;
+  // {server}: calls refused at once because the server is unavailable or saturated
+  prometheus::Family<prometheus::Counter>& fast_fails_total;
+  // {server}: upstream connections opened
+  prometheus::Family<prometheus::Counter>& upstream_connections_total;
+  // {listener}: downstream connections open now
+  prometheus::Family<prometheus::Gauge>& connections;
+  // {listener, reason=max_connections|body_too_large|headers_too_large|bad_request|timeout}
+  prometheus::Family<prometheus::Counter>& http_rejections_total;
+  // {method=bearer|mtls|none, outcome=ok|denied|disabled}
+  prometheus::Family<prometheus::Counter>& auth_total;
+  // {direction, server}: 1 when traffic to/from that server carries no credentials
+  prometheus::Family<prometheus::Gauge>& auth_disabled;
+  // {}: warning lines not written because of rate limiting
+  prometheus::Family<prometheus::Counter>& log_suppressed_total;
+  // {version}
+  prometheus::Family<prometheus::Gauge>& build_info;
+};
+
+}  // namespace mcp_sidecar

@@ -1,0 +1,204 @@
+#include "config/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+namespace mcp_sidecar::config {
+namespace {
+
+EnvLookup env_of(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](std::string_view name) -> std::optional<std::string> {
+    auto it = vars.find(std::string(name));
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+const char* kMinimal = R"(
+outbound:
+  servers:
+    - name: registry
+      url: http://127.0.0.1:8101/mcp
+)";
+
+bool has_error(const LoadResult& r, std::string_view needle) {
+  for (const auto& e : r.errors)
+    if (e.find(needle) != std::string::npos) return true;
+  return false;
+}
+
+TEST(Config, DefaultsMatchTheProductSheet) {
+  auto r = load(kMinimal, "c.yaml", env_of({}));
+  ASSERT_TRUE(r.config) << (r.errors.empty() ? "" : r.errors.front());
+  const auto& o = r.config->outbound;
+  EXPECT_TRUE(o.enabled);
+  EXPECT_EQ(o.listen, "127.0.0.1:7001");
+  EXPECT_EQ(o.pool_size, 2);
+  EXPECT_EQ(o.call_timeout, Millis(30'000));
+  EXPECT_EQ(o.connect_timeout, Millis(5'000));
+  EXPECT_EQ(o.heartbeat_interval, Millis(15'000));
+  EXPECT_EQ(o.retry.max_attempts, 5);
+  EXPECT_EQ(o.retry.base_delay, Millis(100));
+  EXPECT_EQ(o.retry.max_delay, Millis(5000));
+  EXPECT_EQ(o.case_id.header, "X-Case-Id");
+  EXPECT_EQ(o.case_id.argument, "case_id");
+  EXPECT_EQ(r.config->admin.listen, "0.0.0.0:9901");
+  ASSERT_EQ(o.servers.size(), 1u);
+  EXPECT_EQ(o.servers[0].transport, TransportKind::auto_detect);
+}
+
+TEST(Config, UnknownKeyIsRejectedWithFileLineAndKey) {
+  auto r = load("outbound:\n  pool_sze: 3\n  servers: []\n", "cm.yaml", env_of({}));
+  EXPECT_FALSE(r.config);
+  EXPECT_TRUE(has_error(r, "cm.yaml:2: outbound.pool_sze: unknown key")) << r.errors.front();
+}
+
+TEST(Config, UnknownTopLevelKeyIsRejected) {
+  auto r = load(std::string(kMinimal) + "inbund: {}\n", "c.yaml", env_of({}));
+  EXPECT_TRUE(has_error(r, "inbund: unknown key"));
+}
+
+TEST(Config, BadValuesNameTheKey) {
+  auto r = load(R"(
+outbound:
+  pool_size: zero
+  call_timeout_seconds: -1
+  retry: {max_attempts: 0}
+  servers:
+    - {name: registry, url: http://127.0.0.1:1/mcp, transport: carrier-pigeon}
+)",
+                "c.yaml", env_of({}));
+  EXPECT_FALSE(r.config);
+  EXPECT_TRUE(has_error(r, "c.yaml:3: outbound.pool_size: expected an integer"));
+  EXPECT_TRUE(has_error(r, "c.yaml:4: outbound.call_timeout_seconds: must be between"));
+  EXPECT_TRUE(has_error(r, "outbound.retry.max_attempts: must be between 1 and 1000"));
+  EXPECT_TRUE(has_error(r, "outbound.servers[0].transport: expected one of"));
+}
+
+TEST(Config, ServersAreValidated) {
+  auto r = load(R"(
+outbound:
+  servers:
+    - {name: Registry!, url: http://127.0.0.1:1/mcp}
+    - {name: a, url: ftp://x}
+    - {name: a, url: http://127.0.0.1:2/mcp}
+)",
+                "c.yaml", env_of({}));
+  EXPECT_FALSE(r.config);
+  EXPECT_TRUE(has_error(r, "outbound.servers[0].name"));
+  EXPECT_TRUE(has_error(r, "outbound.servers[1].url: expected an http:// URL"));
+  EXPECT_TRUE(has_error(r, "outbound.servers[2].name: duplicate server name"));
+}
+
+TEST(Config, OutboundNeedsAServer) {
+  auto r = load("outbound: {listen: '127.0.0.1:7001'}\n", "c.yaml", env_of({}));
+  EXPECT_TRUE(has_error(r, "outbound.servers: at least one server"));
+}
+
+TEST(Config, InvalidYamlReportsTheLine) {
+  auto r = load("outbound:\n  servers: [\n", "c.yaml", env_of({}));
+  EXPECT_FALSE(r.config);
+  ASSERT_FALSE(r.errors.empty());
+  EXPECT_NE(r.errors[0].find("invalid YAML"), std::string::npos);
+}
+
+TEST(Config, EnvOverridesTheFile) {
+  auto r = load(kMinimal, "c.yaml",
+                env_of({{"MCP_POOL_SIZE", "4"},
+                        {"MCP_CALL_TIMEOUT_SECONDS", "2.5"},
+                        {"MCP_HEARTBEAT_INTERVAL_SECONDS", "0"},
+                        {"MCP_RETRY_BASE_DELAY_MS", "50"},
+                        {"MCP_RETRY_MAX_DELAY_MS", "800"},
+                        {"MCP_RETRY_MAX_ATTEMPTS", "3"},
+                        {"MCP_BEARER_TOKEN", "s3cret"},
+                        {"MCP_LOG_LEVEL", "debug"}}));
+  ASSERT_TRUE(r.config);
+  const auto& o = r.config->outbound;
+  EXPECT_EQ(o.pool_size, 4);
+  EXPECT_EQ(o.call_timeout, Millis(2500));
+  EXPECT_EQ(o.heartbeat_interval, Millis(0));
+  EXPECT_EQ(o.retry.base_delay, Millis(50));
+  EXPECT_EQ(o.retry.max_delay, Millis(800));
+  EXPECT_EQ(o.retry.max_attempts, 3);
+  EXPECT_EQ(o.bearer_token, "s3cret");
+  EXPECT_EQ(r.config->log.level, "debug");
+}
+
+TEST(Config, BadEnvValueNamesTheVariable) {
+  auto r = load(kMinimal, "c.yaml", env_of({{"MCP_POOL_SIZE", "lots"}}));
+  EXPECT_FALSE(r.config);
+  EXPECT_TRUE(has_error(r, "env MCP_POOL_SIZE: expected an integer"));
+}
+
+TEST(Config, ServersFromEnvAloneEnableOutbound) {
+  auto r =
+      load("", "(defaults)", env_of({{"MCP_SERVERS", "registry=http://127.0.0.1:1/mcp,risk=http://127.0.0.1:2/mcp"}}));
+  ASSERT_TRUE(r.config);
+  EXPECT_TRUE(r.config->outbound.enabled);
+  ASSERT_EQ(r.config->outbound.servers.size(), 2u);
+  EXPECT_EQ(r.config->outbound.servers[1].name, "risk");
+  EXPECT_EQ(r.config->outbound.servers[1].url, "http://127.0.0.1:2/mcp");
+}
+
+TEST(Config, BaseDelayAboveMaxIsRejected) {
+  auto r = load(kMinimal, "c.yaml", env_of({{"MCP_RETRY_BASE_DELAY_MS", "900"}, {"MCP_RETRY_MAX_DELAY_MS", "100"}}));
+  EXPECT_TRUE(has_error(r, "base_delay_ms must not exceed max_delay_ms"));
+}
+
+TEST(Config, PerServerSettingsOverrideDefaults) {
+  auto r = load(R"(
+outbound:
+  pool_size: 3
+  servers:
+    - {name: a, url: http://127.0.0.1:1/mcp, pool_size: 5, call_timeout_seconds: 1.5, heartbeat: "tool:ping"}
+    - {name: b, url: http://127.0.0.1:2/mcp}
+)",
+                "c.yaml", env_of({}));
+  ASSERT_TRUE(r.config);
+  const auto& o = r.config->outbound;
+  EXPECT_EQ(o.pool_size_of(o.servers[0]), 5);
+  EXPECT_EQ(o.pool_size_of(o.servers[1]), 3);
+  EXPECT_EQ(o.call_timeout_of(o.servers[0]), Millis(1500));
+  EXPECT_EQ(o.servers[0].heartbeat.tool, "ping");
+}
+
+TEST(Config, BearerTokenFileIsReadAndRedacted) {
+  std::string path = ::testing::TempDir() + "/token";
+  std::ofstream(path) << "file-token\n";
+  auto r = load(std::string(kMinimal) + "  bearer_token_file: " + path + "\n", "c.yaml", env_of({}));
+  ASSERT_TRUE(r.config) << r.errors.front();
+  EXPECT_EQ(r.config->outbound.bearer_token, "file-token");
+  auto text = to_yaml(*r.config);
+  EXPECT_EQ(text.find("file-token"), std::string::npos);
+  EXPECT_NE(text.find("<redacted>"), std::string::npos);
+  std::remove(path.c_str());
+}
+
+TEST(Config, MissingTokenFileIsAnError) {
+  auto r = load(std::string(kMinimal) + "  bearer_token_file: /nonexistent/token\n", "c.yaml", env_of({}));
+  EXPECT_TRUE(has_error(r, "outbound.bearer_token_file: cannot read file"));
+}
+
+TEST(Config, EffectiveConfigRoundTripsThroughLoad) {
+  auto first = load(kMinimal, "c.yaml", env_of({{"MCP_POOL_SIZE", "3"}}));
+  ASSERT_TRUE(first.config);
+  // The printed config (without secrets) is itself a valid config file.
+  auto second = load(to_yaml(*first.config), "printed.yaml", env_of({}));
+  ASSERT_TRUE(second.config) << second.errors.front();
+  EXPECT_EQ(second.config->outbound.pool_size, 3);
+}
+
+TEST(Config, HostPortParsing) {
+  EXPECT_EQ(parse_host_port("127.0.0.1:7001")->port, 7001);
+  EXPECT_EQ(parse_host_port("[::1]:80")->host, "::1");
+  EXPECT_FALSE(parse_host_port("127.0.0.1"));
+  EXPECT_FALSE(parse_host_port("::1:80"));
+  EXPECT_FALSE(parse_host_port("h:99999"));
+  EXPECT_FALSE(parse_host_port(":80"));
+}
+
+}  // namespace
+}  // namespace mcp_sidecar::config

@@ -1,0 +1,45 @@
+#include "http/client.hpp"
+
+#include <gtest/gtest.h>
+
+namespace mcp_sidecar::http {
+namespace {
+
+TEST(Url, ParsesHttpUrls) {
+  auto u = parse_url("http://127.0.0.1:8101/mcp");
+  ASSERT_TRUE(u);
+  EXPECT_FALSE(u->tls);
+  EXPECT_EQ(u->host, "127.0.0.1");
+  EXPECT_EQ(u->port, "8101");
+  EXPECT_EQ(u->target, "/mcp");
+  EXPECT_EQ(u->host_header, "127.0.0.1:8101");
+}
+
+TEST(Url, DefaultsPortAndPath) {
+  auto u = parse_url("http://registry.kyc.svc");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->port, "80");
+  EXPECT_EQ(u->target, "/");
+  EXPECT_EQ(u->host_header, "registry.kyc.svc");
+  auto s = parse_url("https://sanctions:7443/mcp?x=1");
+  ASSERT_TRUE(s);
+  EXPECT_TRUE(s->tls);
+  EXPECT_EQ(s->target, "/mcp?x=1");
+}
+
+TEST(Url, Ipv6Literal) {
+  auto u = parse_url("http://[::1]:9000/mcp");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->host, "::1");
+  EXPECT_EQ(u->host_header, "[::1]:9000");
+}
+
+TEST(Url, RejectsOtherSchemesAndUserinfo) {
+  EXPECT_FALSE(parse_url("ftp://x/mcp"));
+  EXPECT_FALSE(parse_url("http://user:pw@host/mcp"));
+  EXPECT_FALSE(parse_url("not a url"));
+  EXPECT_FALSE(parse_url("http:///mcp"));
+}
+
+}  // namespace
+}  // namespace mcp_sidecar::http
