@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { isInitializeRequest, UrlElicitationRequiredError } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
 import {
@@ -103,7 +103,9 @@ console.info = (...args) => {
 const stats = {
   sessions_opened: 0,
   sessions_deleted: 0,
-  executions: Object.create(null)
+  executions: Object.create(null),
+  inflight: 0,
+  max_inflight: 0
 };
 
 // ---------------------------------------------------------------------------
@@ -135,6 +137,8 @@ function addTool(server, name, config, handler) {
     const extra = params.length > 1 ? params[1] : params[0];
     const args = params.length > 1 ? (params[0] ?? {}) : {};
     stats.executions[name] = (stats.executions[name] ?? 0) + 1;
+    const session = extra?.sessionId ? sessions.get(extra.sessionId) : undefined;
+    if (session) session.calls += 1;
     const headers = extra?.requestInfo?.headers;
     let caseId = null;
     if (typeof args.case_id === 'string') caseId = args.case_id;
@@ -145,7 +149,13 @@ function addTool(server, name, config, handler) {
       case_id_header: headerValue(headers, 'x-case-id'),
       caller: headerValue(headers, 'x-mcp-client-identity')
     });
-    return handler(args, extra);
+    stats.inflight += 1;
+    stats.max_inflight = Math.max(stats.max_inflight, stats.inflight);
+    try {
+      return await handler(args, extra);
+    } finally {
+      stats.inflight -= 1;
+    }
   };
   server.registerTool(name, config, wrapped);
 }
@@ -414,6 +424,23 @@ function registerTestTools(server) {
 
   addTool(
     server,
+    'rpc_error',
+    {
+      title: 'JSON-RPC error (test)',
+      description:
+        'Test hook: answers with a JSON-RPC error instead of a result (SDK 1.x turns every other tool failure into isError).',
+      inputSchema: { case_id: z.string() },
+      annotations: READ_ONLY
+    },
+    async () => {
+      throw new UrlElicitationRequiredError([
+        { mode: 'url', elicitationId: 'test', url: 'https://example.invalid/consent', message: 'consent needed' }
+      ]);
+    }
+  );
+
+  addTool(
+    server,
     'counter',
     {
       title: 'Counter (test)',
@@ -530,7 +557,7 @@ function sessionIdOf(req) {
 
 async function newSession(req, res, body) {
   const server = createMcpServer();
-  const entry = { transport: null, server, deleted: false, registered: false };
+  const entry = { transport: null, server, deleted: false, registered: false, calls: 0 };
   const transport = new StreamableHTTPServerTransport({
     sessionIdGenerator: () => randomUUID(),
     onsessioninitialized: (sid) => {
@@ -627,6 +654,9 @@ function handleStats(req, res) {
     sessions_opened: stats.sessions_opened,
     sessions_deleted: stats.sessions_deleted,
     active_sessions: sessions.size,
+    // Tool calls per open session, in opening order (no session ids: they are credentials).
+    calls_per_session: [...sessions.values()].map((e) => e.calls),
+    max_inflight: stats.max_inflight,
     executions: { ...stats.executions }
   });
 }

@@ -203,7 +203,8 @@ class Connection final : public ConnectionBase, public Exchange {
       }
       if (!responded_) {
         keep_alive_ = false;
-        co_await respond(make_json_response(500, error_body({ErrorCode::internal, "internal error"}), version_));
+        Error internal{ErrorCode::internal, "internal error"};
+        co_await respond(make_json_response(500, error_body(internal), version_));
       }
       if (!keep_alive_) co_return;
     }
@@ -225,7 +226,8 @@ class Connection final : public ConnectionBase, public Exchange {
                      : status == 431 ? ErrorCode::headers_too_large
                                      : ErrorCode::bad_request;
     keep_alive_ = false;
-    co_await respond(make_json_response(status, error_body({code, std::move(message)}), version_));
+    Error error{code, std::move(message)};
+    co_await respond(make_json_response(status, error_body(error), version_));
   }
 
   std::shared_ptr<Server::State> state_;

@@ -11,8 +11,8 @@ namespace mcp_sidecar::outbound {
 
 namespace bhttp = boost::beast::http;
 
-asio::awaitable<void> respond_error(http::Exchange& ex, const Error& error, unsigned version,
-                                    std::string_view case_id_header, std::string_view case_id) {
+asio::awaitable<void> respond_error(http::Exchange& ex, Error error, unsigned version, std::string_view case_id_header,
+                                    std::string_view case_id) {
   auto res = http::make_json_response(http_status(error.code), error_body(error), version);
   if (error.retry_after_seconds > 0) res.set(bhttp::field::retry_after, std::to_string(error.retry_after_seconds));
   if (error.code == ErrorCode::method_not_allowed) res.set(bhttp::field::allow, "GET, POST");

@@ -36,7 +36,8 @@ class Api {
 };
 
 // Sends the JSON error body for `error` with its status (and Retry-After when set).
-asio::awaitable<void> respond_error(http::Exchange& ex, const Error& error, unsigned version,
+// (A coroutine: takes the error by value, so it may be awaited after the caller's temporaries die.)
+asio::awaitable<void> respond_error(http::Exchange& ex, Error error, unsigned version,
                                     std::string_view case_id_header = {}, std::string_view case_id = {});
 
 }  // namespace mcp_sidecar::outbound

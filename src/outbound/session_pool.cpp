@@ -165,7 +165,10 @@ asio::awaitable<Result<std::shared_ptr<PooledSession>>> SessionPool::acquire(Tim
         for (std::size_t i = 0; i < n; ++i)
           if (slots_[i].state == SlotState::failed || slots_[i].state == SlotState::empty) start_fill(i);
       if (metrics_) metrics_->fast_fails_total.Add({{"server", options_.server}}).Increment();
-      Error e{ErrorCode::unavailable, "upstream unavailable: no session could be opened"};
+      std::string last;
+      for (const auto& s : slots_)
+        if (!s.last_error.empty()) last = s.last_error;
+      Error e{ErrorCode::unavailable, "upstream unavailable: " + (last.empty() ? "no session could be opened" : last)};
       e.retry_after_seconds = retry_after_seconds();
       co_return e;
     }

@@ -90,9 +90,10 @@ asio::awaitable<Result<std::shared_ptr<const mcp::ToolCatalog>>> Upstream::refre
   auto catalog = std::make_shared<mcp::ToolCatalog>();
   std::optional<Error> failure;
   std::string cursor;
+  const RpcOptions options{deadline, {}, {}};
   for (int page = 0; page < kMaxToolPages; ++page) {
     json params = cursor.empty() ? json::object() : json{{"cursor", cursor}};
-    auto reply = co_await rpc("tools/list", params, RpcOptions{deadline, {}, {}}, /*safe_to_resend=*/true);
+    auto reply = co_await rpc("tools/list", params, options, /*safe_to_resend=*/true);
     if (!reply) {
       failure = std::move(reply).error();
       break;
@@ -157,8 +158,8 @@ asio::awaitable<Result<json>> Upstream::call_tool(const std::string& tool, json 
 
   // Keep the catalog alive while `info` points into it.
   auto keep = catalog.value();
-  auto reply =
-      co_await rpc("tools/call", params, RpcOptions{deadline, case_id, {}}, info->idempotent || info->read_only);
+  const RpcOptions options{deadline, case_id, {}};
+  auto reply = co_await rpc("tools/call", params, options, info->idempotent || info->read_only);
   if (!reply) co_return std::move(reply).error();
   json& msg = reply.value();
   if (auto err = msg.find("error"); err != msg.end())
