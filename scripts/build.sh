@@ -14,7 +14,7 @@ build() {
     die "unknown build kind '$kind' (release or asan)"
   fi
   log "build: $kind ($dir)"
-  [ -f "$dir/build.ninja" ] || cmake -S "$ROOT" -B "$dir" "${args[@]}" >/dev/null
+  cmake -S "$ROOT" -B "$dir" "${args[@]}" >/dev/null
   cmake --build "$dir" -j "$(jobs)"
 }
 

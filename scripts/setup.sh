@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib.sh"
 
 APT_PACKAGES=(
   # build
-  g++ make cmake ninja-build pkg-config ccache clang libclang-rt-14-dev
+  g++ make cmake ninja-build pkg-config ccache clang clang-format libclang-rt-14-dev
   # C++ libraries
   libboost1.81-dev libboost-url1.81-dev libssl-dev nlohmann-json3-dev prometheus-cpp-dev
   libspdlog-dev libyaml-cpp-dev libgtest-dev libgmock-dev

@@ -90,6 +90,12 @@ asio::awaitable<void> run_shutdown(asio::signal_set& signals, const config::Conf
     outbound->stop_accepting();
     outbound->drain();
     co_await outbound->wait_idle(Clock::now() + config.shutdown.grace);
+    if (auto left = outbound->connections(); left > 0) {
+      // Grace is over: calls still in flight are cancelled; their callers get a 503.
+      log::warn("shutdown_cancelling", {{"connections", left}});
+      outbound->cancel_inflight();
+      co_await outbound->wait_idle(Clock::now() + std::chrono::seconds(1));
+    }
     co_await outbound->close(Clock::now() + config.shutdown.close_timeout);
   }
   if (admin) admin->stop();

@@ -114,8 +114,15 @@ void ConnectionPool::close_all() {
   closing_.notify_all();
 }
 
+void ConnectionPool::abort_inflight() {
+  aborted_ = true;
+  for (auto* c : leased_) c->close();
+  freed_.notify_all();
+}
+
 void ConnectionPool::release(std::unique_ptr<ClientConnection> conn) {
-  if (conn->reusable && !closed_) {
+  leased_.erase(conn.get());
+  if (conn->reusable && !closed_ && !aborted_) {
     conn->reusable = false;  // the next user marks it again
     ++conn->exchanges;
     conn->last_used = Clock::now();
@@ -151,7 +158,7 @@ asio::awaitable<void> ConnectionPool::sweep() {
 
 asio::awaitable<Result<ConnectionPool::Lease>> ConnectionPool::acquire(TimePoint deadline) {
   for (;;) {
-    if (closed_) co_return make_error(ErrorCode::cancelled, "upstream connection pool closed");
+    if (closed_) co_return make_error(ErrorCode::cancelled, "the sidecar is shutting down");
     auto now = Clock::now();
     while (!idle_.empty()) {
       auto conn = std::move(idle_.back());
@@ -161,6 +168,7 @@ asio::awaitable<Result<ConnectionPool::Lease>> ConnectionPool::acquire(TimePoint
         --open_;
         continue;
       }
+      leased_.insert(conn.get());
       co_return Lease(this, std::move(conn));
     }
     if (open_ < options_.max_connections) {
@@ -171,6 +179,7 @@ asio::awaitable<Result<ConnectionPool::Lease>> ConnectionPool::acquire(TimePoint
         freed_.notify_all();
         co_return std::move(conn).error();
       }
+      leased_.insert(conn->get());
       co_return Lease(this, std::move(conn).value());
     }
     if (now >= deadline || !co_await freed_.wait_until(deadline)) {

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 namespace mcp_sidecar::http {
@@ -87,6 +88,10 @@ class ConnectionPool {
   // A connection for one exchange. Errors: unavailable (resolve/connect failed; never reached
   // the server), overloaded (out of file descriptors), timeout (deadline passed while waiting).
   asio::awaitable<Result<Lease>> acquire(TimePoint deadline);
+  // Shutdown after the grace period: closes the connections of exchanges still in flight (their
+  // users see an I/O error and check aborted()). New leases still work, for the DELETEs.
+  void abort_inflight();
+  bool aborted() const { return aborted_; }
   void close_all();
 
   const Url& url() const { return url_; }
@@ -105,11 +110,13 @@ class ConnectionPool {
   Options options_;
   std::function<void(bool)> on_connect_;
   std::vector<std::unique_ptr<ClientConnection>> idle_;  // most recently used last
-  int open_ = 0;                                         // idle + leased + connecting
+  std::unordered_set<ClientConnection*> leased_;
+  int open_ = 0;  // idle + leased + connecting
   Notifier freed_;
   Notifier closing_;  // wakes the idle sweep when the pool closes
   bool sweeping_ = false;
   bool closed_ = false;
+  bool aborted_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

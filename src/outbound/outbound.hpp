@@ -24,10 +24,15 @@ class Outbound {
   // For /debug/pools.
   json debug_pools() const;
 
-  // Shutdown, in order: stop_accepting(), drain(), wait_idle(grace), close(deadline).
+  // Shutdown, in order: stop_accepting(), drain(), wait_idle(grace), cancel_inflight(),
+  // wait_idle(short), close(deadline).
   void stop_accepting() { server_.stop_accepting(); }
   void drain() { server_.drain(); }
   asio::awaitable<void> wait_idle(TimePoint deadline) { co_await server_.wait_closed(deadline); }
+  void cancel_inflight() {
+    for (auto& u : upstreams_) u->abort_inflight();
+  }
+  std::size_t connections() const { return server_.connections(); }
   asio::awaitable<void> close(TimePoint deadline);
 
  private:

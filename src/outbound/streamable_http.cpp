@@ -128,6 +128,7 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
 
     auto req = build(bhttp::verb::post, message.dump(), options.case_id);
     if (auto ec = co_await conn.write(req, deadline)) {
+      if (pool_.aborted()) co_return make_error(ErrorCode::cancelled, "the sidecar is shutting down");
       // The whole request never reached the server: it cannot have acted on it.
       if (is_timeout(ec)) co_return transport_error(ErrorCode::timeout, "call timed out sending the request", true);
       co_return transport_error(
@@ -264,6 +265,9 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
   }
 
   Error read_failure(const boost::system::error_code& ec, const char* where) {
+    // The sidecar itself cut the exchange at the end of the shutdown grace period: the session
+    // is fine and will be closed with DELETE.
+    if (pool_.aborted()) return make_error(ErrorCode::cancelled, "the sidecar is shutting down");
     if (is_timeout(ec))
       return make_error(ErrorCode::timeout, std::string("call timed out waiting for the upstream ") + where);
     if (ec == bhttp::error::body_limit)
@@ -275,18 +279,18 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
   asio::awaitable<Result<json>> error_status(http::ClientConnection& conn, http::ResponseParser& parser,
                                              unsigned status, TimePoint deadline, const json& id) {
     parser.body_limit(kErrorBodyLimit);
+    std::optional<json> rpc_error;
     if (auto ec = co_await conn.read_rest(parser, deadline); !ec) {
       conn.reusable = parser.keep_alive();
       // The SDKs answer some refusals with a JSON-RPC error body: pass that along as is.
-      if (auto body = mcp::parse_json(parser.get().body()); body && mcp::classify(*body) == mcp::MessageKind::error) {
-        json error = (*body)["error"];
-        co_return Error{ErrorCode::upstream_rpc_error,
-                        "upstream refused the request (HTTP " + std::to_string(status) + ")", error};
-      }
+      if (auto body = mcp::parse_json(parser.get().body()); body && mcp::classify(*body) == mcp::MessageKind::error)
+        rpc_error = (*body)["error"];
     }
+    const std::string code = "(HTTP " + std::to_string(status) + ")";
     if (status == 401 || status == 403)
-      co_return make_error(ErrorCode::upstream_protocol,
-                           "upstream refused the sidecar's credentials (HTTP " + std::to_string(status) + ")");
+      co_return Error{ErrorCode::upstream_protocol, "upstream refused the sidecar's credentials " + code,
+                      rpc_error.value_or(nullptr)};
+    if (rpc_error) co_return Error{ErrorCode::upstream_rpc_error, "upstream refused the request " + code, *rpc_error};
     if (status >= 500)
       co_return make_error(ErrorCode::unavailable, "upstream failed (HTTP " + std::to_string(status) + ")");
     co_return make_error(ErrorCode::upstream_protocol, "upstream answered HTTP " + std::to_string(status));

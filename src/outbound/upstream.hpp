@@ -44,6 +44,9 @@ class Upstream {
   bool lists_tool(std::string_view tool) const;
 
   json debug() const;
+  // End of the shutdown grace period: exchanges still in flight are cut (their callers get
+  // `cancelled`); sessions stay open for close().
+  void abort_inflight() { connections_.abort_inflight(); }
   // Closes every session (DELETE) and the connections.
   asio::awaitable<void> close(TimePoint deadline);
 

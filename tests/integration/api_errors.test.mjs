@@ -184,6 +184,34 @@ test('503: overloaded past max in-flight calls, with Retry-After', async () => {
   }
 });
 
+test('503: over the connection limit, with Retry-After; served again once a connection closes', async () => {
+  const other = await startSidecar({
+    bin: SIDECAR_BIN, dir, name: 'maxconn',
+    config: sidecarConfig(servers, { limits: { max_connections: 2 } })
+  });
+  const port = Number(new URL(other.outbound).port);
+  const connect = () => new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => resolve(s));
+    s.on('error', reject);
+  });
+  const held = [await connect(), await connect()];
+  try {
+    // The sidecar counts both before it accepts a third (they are accepted in order).
+    await until(async () => {
+      const m = (await request(`${other.admin}/metrics`)).body;
+      return /mcp_sidecar_connections\{listener="outbound"\} 2/.test(m);
+    }, { what: 'two open connections' });
+    const r = await request(`${other.outbound}/v1/servers`);
+    assertError(r, 503, 'overloaded');
+    assert.equal(r.headers['retry-after'], '1');
+    held.pop().destroy();
+    await until(async () => (await request(`${other.outbound}/v1/servers`)).status === 200, { what: 'service after a connection closed' });
+  } finally {
+    for (const s of held) s.destroy();
+    assert.equal(await other.stop(), 0);
+  }
+});
+
 test('504: call timeout', async () => {
   const t0 = Date.now();
   const r = await callTool(sidecar, 'slow', 'sleep', { ms: 3000 }, { 'X-Case-Id': 'api-504' });

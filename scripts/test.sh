@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs every test: static checks, then for each build (release with g++, and clang with
+# AddressSanitizer + UndefinedBehaviorSanitizer) the unit tests and the integration tests
+# against the real binary and real MCP servers. Installs and builds whatever is missing.
+#   scripts/test.sh                 both builds (what CI runs)
+#   scripts/test.sh release         one build only (faster while developing)
+# MCP_REQUIRE_ALL_TESTS=1 turns every test that would be SKIPPED on this machine into a failure.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+kinds=("$@")
+[ ${#kinds[@]} -gt 0 ] || kinds=(release asan)
+
+"$ROOT/scripts/setup.sh"
+use_project_node
+
+log "static checks"
+node "$ROOT/scripts/check-coroutines.mjs"
+mapfile -t sources < <(cd "$ROOT" && find src tests -name '*.cpp' -o -name '*.hpp')
+(cd "$ROOT" && clang-format --dry-run --Werror "${sources[@]}")
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+failed=()
+for kind in "${kinds[@]}"; do
+  "$ROOT/scripts/build.sh" "$kind"
+  dir="$ROOT/build/$kind"
+  log "unit tests ($kind)"
+  ctest --test-dir "$dir" --output-on-failure -j "$(jobs)" || failed+=("unit:$kind")
+  log "integration tests ($kind)"
+  MCP_SIDECAR_BIN="$dir/src/mcp-sidecar" node --test --test-concurrency=2 --test-reporter=spec \
+    "$ROOT"/tests/integration/*.test.mjs || failed+=("integration:$kind")
+  if [ "$kind" = asan ]; then
+    log "fuzzers (short run)"
+    "$ROOT/scripts/fuzz.sh" "${MCP_FUZZ_SECONDS:-10}" || failed+=("fuzz")
+  fi
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+  die "failed: ${failed[*]}"
+fi
+log "all tests passed (${kinds[*]})"
