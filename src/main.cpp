@@ -146,6 +146,7 @@ int main(int argc, char** argv) {
 
   asio::io_context ioc(1);
   Metrics metrics(MCP_SIDECAR_VERSION);
+  log::set_suppression_hook([&counter = metrics.log_suppressed_total.Add({})] { counter.Increment(); });
   CallLog calls(static_cast<std::size_t>(config.admin.recent_calls));
   admin::Health health;
   std::optional<outbound::Outbound> outbound;

@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest, UrlElicitationRequiredError } from '@modelcontextprotocol/sdk/types.js';
+import { InMemoryEventStore } from '@modelcontextprotocol/sdk/examples/shared/inMemoryEventStore.js';
 import { z } from 'zod';
 
 import {
@@ -66,6 +67,8 @@ const PORT = Number(cli.values.port);
 if (!Number.isInteger(PORT) || PORT < 0 || PORT > 65535) usage(`invalid --port ${cli.values.port}`);
 const BEARER_TOKEN = process.env.MCP_BEARER_TOKEN ?? '';
 const TEST_TOOLS = process.env.KYC_TEST_TOOLS === '1';
+// Test hook: how long an idle kept-alive connection stays open (Node's default is 5000 ms).
+const KEEPALIVE_MS = process.env.KYC_KEEPALIVE_MS ? Number(process.env.KYC_KEEPALIVE_MS) : undefined;
 
 // ---------------------------------------------------------------------------
 // Logging: one JSON object per line, to --log FILE (append) or stdout.
@@ -104,8 +107,12 @@ const stats = {
   sessions_opened: 0,
   sessions_deleted: 0,
   executions: Object.create(null),
+  methods: Object.create(null),  // JSON-RPC methods received on POST (pings included)
   inflight: 0,
-  max_inflight: 0
+  max_inflight: 0,
+  connections_opened: 0,
+  open_connections: 0,
+  resumptions: 0  // GET requests carrying Last-Event-ID
 };
 
 // ---------------------------------------------------------------------------
@@ -424,6 +431,42 @@ function registerTestTools(server) {
 
   addTool(
     server,
+    'sleep_idempotent',
+    {
+      title: 'Idempotent sleep (test)',
+      description: 'Test hook: like sleep, but annotated idempotent, so a proxy may safely send it again.',
+      inputSchema: { ms: z.number().int().min(0).max(600000), case_id: z.string() },
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false }
+    },
+    async ({ ms }, extra) => {
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, ms);
+        extra.signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+      });
+      return ok({ slept: ms });
+    }
+  );
+
+  addTool(
+    server,
+    'resumable',
+    {
+      title: 'Resumable stream (test)',
+      description:
+        'Test hook: closes the SSE stream of this request right away (the client must resume with GET + Last-Event-ID), then answers after ms.',
+      inputSchema: { ms: z.number().int().min(0).max(60000), case_id: z.string() },
+      annotations: READ_ONLY
+    },
+    async ({ ms }, extra) => {
+      if (!extra.closeSSEStream) return toolError('this request cannot be resumed (no event store or old protocol version)');
+      extra.closeSSEStream();
+      await new Promise((r) => setTimeout(r, ms));
+      return ok({ resumed: true });
+    }
+  );
+
+  addTool(
+    server,
     'rpc_error',
     {
       title: 'JSON-RPC error (test)',
@@ -560,6 +603,9 @@ async function newSession(req, res, body) {
   const entry = { transport: null, server, deleted: false, registered: false, calls: 0 };
   const transport = new StreamableHTTPServerTransport({
     sessionIdGenerator: () => randomUUID(),
+    // Resumable streams (2025-11-25) in test mode: priming events with ids, a retry hint, and
+    // replay after Last-Event-ID.
+    ...(TEST_TOOLS ? { eventStore: new InMemoryEventStore(), retryInterval: 50 } : {}),
     onsessioninitialized: (sid) => {
       entry.registered = true;
       sessions.set(sid, entry);
@@ -611,6 +657,9 @@ async function handleMcp(req, res) {
       jsonRpcError(res, 400, -32700, 'Parse error');
       return;
     }
+    for (const m of Array.isArray(body) ? body : [body]) {
+      if (m && typeof m.method === 'string') stats.methods[m.method] = (stats.methods[m.method] ?? 0) + 1;
+    }
     if (sid) {
       const entry = sessions.get(sid);
       if (!entry) {
@@ -630,6 +679,7 @@ async function handleMcp(req, res) {
 
   if (req.method === 'GET' || req.method === 'DELETE') {
     req.resume();
+    if (req.method === 'GET' && req.headers['last-event-id']) stats.resumptions += 1;
     if (!sid) {
       jsonRpcError(res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required');
       return;
@@ -657,6 +707,10 @@ function handleStats(req, res) {
     // Tool calls per open session, in opening order (no session ids: they are credentials).
     calls_per_session: [...sessions.values()].map((e) => e.calls),
     max_inflight: stats.max_inflight,
+    connections_opened: stats.connections_opened,
+    open_connections: stats.open_connections,
+    resumptions: stats.resumptions,
+    methods: { ...stats.methods },
     executions: { ...stats.executions }
   });
 }
@@ -686,6 +740,15 @@ const httpServer = http.createServer((req, res) => {
 httpServer.on('clientError', (_err, socket) => {
   if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
   else socket.destroy();
+});
+
+if (KEEPALIVE_MS !== undefined) httpServer.keepAliveTimeout = KEEPALIVE_MS;
+httpServer.on('connection', (socket) => {
+  stats.connections_opened += 1;
+  stats.open_connections += 1;
+  socket.on('close', () => {
+    stats.open_connections -= 1;
+  });
 });
 
 httpServer.listen(PORT, HOST, () => {

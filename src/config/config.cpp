@@ -298,6 +298,10 @@ void read_file(Reader& r, const YAML::Node& root, Config& c,
     m.seconds("call_timeout_seconds", o.call_timeout, 0.001, 86400);
     m.seconds("connect_timeout_seconds", o.connect_timeout, 0.001, 600);
     m.seconds("heartbeat_interval_seconds", o.heartbeat_interval, 0, 86400);
+    m.seconds("heartbeat_timeout_seconds", o.heartbeat_timeout, 0.001, 600);
+    m.boolean("timeout_resets_on_progress", o.timeout_resets_on_progress);
+    m.seconds("max_call_timeout_seconds", o.max_call_timeout, 0.001, 86400);
+    m.integer("max_stream_resumptions", o.max_stream_resumptions, 0, 100);
     m.seconds("session_open_timeout_seconds", o.session_open_timeout, 0.001, 600);
     m.seconds("tools_refresh_min_interval_seconds", o.tools_refresh_min_interval, 0, 86400);
     m.seconds("tools_cache_ttl_seconds", o.tools_cache_ttl, 0, 86400 * 7);
@@ -431,6 +435,7 @@ void apply_env(const EnvLookup& env, Config& c, std::vector<std::string>& errors
   seconds("MCP_CALL_TIMEOUT_SECONDS", o.call_timeout, 0.001, 86400);
   seconds("MCP_CONNECT_TIMEOUT_SECONDS", o.connect_timeout, 0.001, 600);
   seconds("MCP_HEARTBEAT_INTERVAL_SECONDS", o.heartbeat_interval, 0, 86400);
+  seconds("MCP_HEARTBEAT_TIMEOUT_SECONDS", o.heartbeat_timeout, 0.001, 600);
   integer("MCP_RETRY_MAX_ATTEMPTS", o.retry.max_attempts, 1, 1000);
   millis("MCP_RETRY_BASE_DELAY_MS", o.retry.base_delay, 1, 3'600'000);
   millis("MCP_RETRY_MAX_DELAY_MS", o.retry.max_delay, 1, 3'600'000);
@@ -562,6 +567,10 @@ nlohmann::json to_json(const Config& c, bool redact) {
                    {"call_timeout_seconds", secs(o.call_timeout)},
                    {"connect_timeout_seconds", secs(o.connect_timeout)},
                    {"heartbeat_interval_seconds", secs(o.heartbeat_interval)},
+                   {"heartbeat_timeout_seconds", secs(o.heartbeat_timeout)},
+                   {"timeout_resets_on_progress", o.timeout_resets_on_progress},
+                   {"max_call_timeout_seconds", secs(o.max_call_timeout)},
+                   {"max_stream_resumptions", o.max_stream_resumptions},
                    {"session_open_timeout_seconds", secs(o.session_open_timeout)},
                    {"tools_refresh_min_interval_seconds", secs(o.tools_refresh_min_interval)},
                    {"tools_cache_ttl_seconds", secs(o.tools_cache_ttl)},

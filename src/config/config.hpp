@@ -79,6 +79,10 @@ struct OutboundConfig {
   Millis call_timeout{30'000};
   Millis connect_timeout{5'000};
   Millis heartbeat_interval{15'000};         // 0 = off
+  Millis heartbeat_timeout{5'000};           // a heartbeat not answered within this evicts the session
+  bool timeout_resets_on_progress = false;   // progress notifications restart the call timeout...
+  Millis max_call_timeout{600'000};          // ...but never past this
+  int max_stream_resumptions = 5;            // GET + Last-Event-ID attempts per request
   Millis session_open_timeout{10'000};       // initialize + initialized, per attempt
   Millis tools_refresh_min_interval{5'000};  // an unknown tool refreshes tools/list at most this often
   Millis tools_cache_ttl{300'000};           // tools/list is fetched again after this

@@ -60,6 +60,7 @@ asio::awaitable<void> Outbound::close(TimePoint deadline) {
     asio::co_spawn(
         ex,
         [pending, up = u.get(), deadline]() -> asio::awaitable<void> {
+          co_await up->stop(deadline);
           co_await up->close(deadline);
           if (--pending->count == 0) pending->done.notify_all();
         },

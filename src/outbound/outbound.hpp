@@ -18,7 +18,10 @@ class Outbound {
            std::string version);
 
   Result<void> listen();
-  void start() { server_.start(); }
+  void start() {
+    server_.start();
+    for (auto& u : upstreams_) u->start();
+  }
   asio::ip::tcp::endpoint local_endpoint() const { return server_.local_endpoint(); }
 
   // For /debug/pools.

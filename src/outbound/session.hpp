@@ -29,6 +29,10 @@ struct SessionInfo {
 struct RpcOptions {
   TimePoint deadline;
   std::string_view case_id;  // sent as the case id header; empty = none
+  // When set, each progress notification moves the deadline to now + this, never past
+  // max_deadline (outbound.timeout_resets_on_progress).
+  milliseconds progress_extension{0};
+  TimePoint max_deadline{};
   // Messages the server sends on this request's stream before the response (progress,
   // logging, server-to-client requests). Unset: notifications are dropped and requests other
   // than ping are refused with method-not-found (this client declared no capabilities).

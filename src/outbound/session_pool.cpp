@@ -92,7 +92,8 @@ asio::awaitable<void> SessionPool::fill(std::size_t i) {
     if (opened) {
       if (metrics_) metrics_->session_opens_total.Add({{"server", options_.server}, {"outcome", "ok"}}).Increment();
       slot.state = SlotState::ready;
-      slot.pooled = std::make_shared<PooledSession>(PooledSession{session, i, Clock::now()});
+      const auto now = Clock::now();
+      slot.pooled = std::make_shared<PooledSession>(PooledSession{session, i, now, now});
       slot.attempts = 0;
       slot.last_error.clear();
       if (unavailable_) log::info("upstream_available", {{"server", options_.server}});
@@ -234,11 +235,19 @@ asio::awaitable<void> SessionPool::close(TimePoint deadline) {
   update_gauges();
 }
 
-std::vector<std::shared_ptr<PooledSession>> SessionPool::idle_sessions() const {
+std::vector<std::shared_ptr<PooledSession>> SessionPool::idle_sessions(milliseconds idle_for) const {
   std::vector<std::shared_ptr<PooledSession>> out;
+  const auto now = Clock::now();
   for (const auto& s : slots_)
-    if (s.state == SlotState::ready && s.pooled->inflight == 0) out.push_back(s.pooled);
+    if (s.state == SlotState::ready && s.pooled->inflight == 0 && now - s.pooled->last_used >= idle_for)
+      out.push_back(s.pooled);
   return out;
+}
+
+void SessionPool::refill() {
+  if (!started_ || closing_) return;
+  for (std::size_t i = 0; i < slots_.size(); ++i)
+    if (slots_[i].state == SlotState::failed || slots_[i].state == SlotState::empty) start_fill(i);
 }
 
 nlohmann::json SessionPool::debug() const {

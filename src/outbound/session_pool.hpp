@@ -25,6 +25,7 @@ struct PooledSession {
   std::shared_ptr<UpstreamSession> session;
   std::size_t slot = 0;
   TimePoint opened_at{};
+  TimePoint last_used{};  // start or end of the last call (or heartbeat) it carried
   int inflight = 0;
   std::uint64_t calls = 0;
 };
@@ -57,8 +58,12 @@ class SessionPool {
   // Stops refills and closes every session (DELETE), waiting up to `deadline`.
   asio::awaitable<void> close(TimePoint deadline);
 
-  // Ready sessions not carrying a call, for the heartbeat.
-  std::vector<std::shared_ptr<PooledSession>> idle_sessions() const;
+  // Ready sessions that carried nothing for at least `idle_for`: what the heartbeat exercises.
+  std::vector<std::shared_ptr<PooledSession>> idle_sessions(milliseconds idle_for) const;
+  // The heartbeat's share of "the next call or heartbeat starts a new cycle": slots whose
+  // cycle ended (failed) or that are empty start opening again. No-op before the first call.
+  void refill();
+  bool started() const { return started_; }
   bool unavailable() const { return unavailable_; }
   std::size_t size() const { return slots_.size(); }
   std::size_t ready_count() const;

@@ -3,6 +3,9 @@
 #include "mcp/jsonrpc.hpp"
 #include "telemetry/metrics.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
 namespace mcp_sidecar::outbound {
 
 namespace {
@@ -17,7 +20,11 @@ Upstream::Upstream(asio::any_io_executor ex, const config::OutboundConfig& outbo
       metrics_(metrics),
       call_timeout_(outbound.call_timeout_of(server)),
       settings_{outbound.bearer_token_of(server).empty() ? std::string() : "Bearer " + outbound.bearer_token_of(server),
-                outbound.case_id.header, outbound.upstream.max_response_bytes, std::move(version)},
+                outbound.case_id.header,
+                outbound.upstream.max_response_bytes,
+                std::move(version),
+                outbound.max_stream_resumptions,
+                [&counter = metrics.stream_resumptions_total.Add({{"server", server.name}})] { counter.Increment(); }},
       connections_(
           ex, *http::parse_url(server.url),
           {outbound.upstream.max_connections, outbound.upstream.idle_timeout, outbound.connect_timeout},
@@ -32,6 +39,8 @@ Upstream::Upstream(asio::any_io_executor ex, const config::OutboundConfig& outbo
       inflight_gauge_(metrics.inflight_calls.Add({{"direction", "outbound"}, {"server", server.name}})),
       retries_(metrics.retries_total.Add({{"server", server.name}})),
       fast_fails_(metrics.fast_fails_total.Add({{"server", server.name}})),
+      cancellations_(metrics.upstream_cancellations_total.Add({{"server", server.name}})),
+      heartbeat_wake_(ex),
       refreshed_(ex) {
   metrics.auth_disabled.Add({{"direction", "outbound"}, {"server", server.name}})
       .Set(settings_.authorization.empty() ? 1 : 0);
@@ -50,8 +59,11 @@ asio::awaitable<Result<json>> Upstream::rpc(std::string_view method, const json&
     auto pooled = std::move(acquired).value();
     ++pooled->inflight;
     ++pooled->calls;
+    pooled->last_used = Clock::now();
     auto reply = co_await pooled->session->request(method, params, options);
     --pooled->inflight;
+    pooled->last_used = Clock::now();
+    if (!reply && reply.error().code == ErrorCode::timeout) cancellations_.Increment();
     if (!pooled->session->alive()) sessions_.evict(pooled, pooled->session->failure_reason());
     if (reply || Clock::now() >= options.deadline) co_return reply;
     const Error& e = reply.error();
@@ -90,7 +102,7 @@ asio::awaitable<Result<std::shared_ptr<const mcp::ToolCatalog>>> Upstream::refre
   auto catalog = std::make_shared<mcp::ToolCatalog>();
   std::optional<Error> failure;
   std::string cursor;
-  const RpcOptions options{deadline, {}, {}};
+  const RpcOptions options{.deadline = deadline};
   for (int page = 0; page < kMaxToolPages; ++page) {
     json params = cursor.empty() ? json::object() : json{{"cursor", cursor}};
     auto reply = co_await rpc("tools/list", params, options, /*safe_to_resend=*/true);
@@ -158,7 +170,11 @@ asio::awaitable<Result<json>> Upstream::call_tool(const std::string& tool, json 
 
   // Keep the catalog alive while `info` points into it.
   auto keep = catalog.value();
-  const RpcOptions options{deadline, case_id, {}};
+  RpcOptions options{.deadline = deadline, .case_id = case_id};
+  if (outbound_.timeout_resets_on_progress) {
+    options.progress_extension = call_timeout_;
+    options.max_deadline = Clock::now() + outbound_.max_call_timeout;
+  }
   auto reply = co_await rpc("tools/call", params, options, info->idempotent || info->read_only);
   if (!reply) co_return std::move(reply).error();
   json& msg = reply.value();
@@ -179,6 +195,57 @@ json Upstream::debug() const {
       {"open", connections_.open()}, {"idle", connections_.idle()}, {"waiting", connections_.waiting()}};
   if (catalog_) j["tools"] = catalog_->tools().size();
   return j;
+}
+
+void Upstream::start() {
+  if (outbound_.heartbeat_interval.count() <= 0) return;
+  heartbeat_running_ = true;
+  asio::co_spawn(ex_, heartbeat_loop(), asio::detached);
+}
+
+asio::awaitable<void> Upstream::stop(TimePoint deadline) {
+  stopping_ = true;
+  heartbeat_wake_.notify_all();
+  while (heartbeat_running_ && Clock::now() < deadline) co_await heartbeat_wake_.wait_until(deadline);
+}
+
+asio::awaitable<void> Upstream::heartbeat_loop() {
+  const auto interval = outbound_.heartbeat_interval;
+  while (!stopping_) {
+    co_await heartbeat_wake_.wait_until(Clock::now() + interval);
+    if (stopping_) break;
+    if (!sessions_.started()) continue;  // lazy: nothing to exercise before the first call
+    sessions_.refill();
+    for (auto& pooled : sessions_.idle_sessions(interval)) {
+      if (stopping_) break;
+      co_await beat(pooled);
+    }
+  }
+  heartbeat_running_ = false;
+  heartbeat_wake_.notify_all();
+}
+
+asio::awaitable<void> Upstream::beat(std::shared_ptr<PooledSession> pooled) {
+  const RpcOptions options{.deadline = Clock::now() + outbound_.heartbeat_timeout};
+  ++pooled->inflight;
+  Result<json> reply = make_error(ErrorCode::internal, "no heartbeat sent");
+  if (server_.heartbeat.tool.empty()) {
+    reply = co_await pooled->session->request("ping", json::object(), options);
+  } else {
+    json params = {{"name", server_.heartbeat.tool}, {"arguments", json::object()}};
+    reply = co_await pooled->session->request("tools/call", params, options);
+  }
+  --pooled->inflight;
+  pooled->last_used = Clock::now();
+  // Any JSON-RPC answer, even an error, shows the session is alive and answering.
+  const char* outcome = reply ? "ok" : reply.error().code == ErrorCode::timeout ? "timeout" : "error";
+  metrics_.heartbeats_total.Add({{"server", server_.name}, {"outcome", outcome}}).Increment();
+  if (!reply || !pooled->session->alive()) {
+    warnings_.warn(
+        "heartbeat:" + server_.name, "heartbeat_failed",
+        {{"server", server_.name}, {"outcome", outcome}, {"error", reply ? "session lost" : reply.error().message}});
+    sessions_.evict(pooled, reply.ok() || reply.error().code != ErrorCode::timeout ? "heartbeat" : "heartbeat_timeout");
+  }
 }
 
 asio::awaitable<void> Upstream::close(TimePoint deadline) {

@@ -8,6 +8,7 @@
 #include "mcp/tools.hpp"
 #include "outbound/session_pool.hpp"
 #include "outbound/streamable_http.hpp"
+#include "telemetry/log.hpp"
 
 #include <memory>
 
@@ -44,6 +45,15 @@ class Upstream {
   bool lists_tool(std::string_view tool) const;
 
   json debug() const;
+
+  // Starts the heartbeat (when heartbeat_interval > 0): every interval, sessions idle for that
+  // long are exercised on the real call path (ping, or the server's heartbeat tool); a failed
+  // or unanswered heartbeat evicts the session before a caller meets it. Also restarts fill
+  // cycles that gave up, so an unavailable server is retried without waiting for a call.
+  void start();
+  // Stops the heartbeat and waits (up to `deadline`) for a beat in progress.
+  asio::awaitable<void> stop(TimePoint deadline);
+
   // End of the shutdown grace period: exchanges still in flight are cut (their callers get
   // `cancelled`); sessions stay open for close().
   void abort_inflight() { connections_.abort_inflight(); }
@@ -56,6 +66,8 @@ class Upstream {
   asio::awaitable<Result<json>> rpc(std::string_view method, const json& params, const RpcOptions& options,
                                     bool safe_to_resend);
   asio::awaitable<Result<std::shared_ptr<const mcp::ToolCatalog>>> refresh_tools(TimePoint deadline);
+  asio::awaitable<void> heartbeat_loop();
+  asio::awaitable<void> beat(std::shared_ptr<PooledSession> pooled);
 
   asio::any_io_executor ex_;
   const config::OutboundConfig& outbound_;
@@ -69,6 +81,12 @@ class Upstream {
   prometheus::Gauge& inflight_gauge_;
   prometheus::Counter& retries_;
   prometheus::Counter& fast_fails_;
+  prometheus::Counter& cancellations_;
+
+  bool stopping_ = false;
+  bool heartbeat_running_ = false;
+  Notifier heartbeat_wake_;
+  log::RateLimited warnings_;
 
   std::shared_ptr<const mcp::ToolCatalog> catalog_;
   TimePoint catalog_at_{};

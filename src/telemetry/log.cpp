@@ -32,7 +32,13 @@ spdlog::level::level_enum to_spd(Level level) {
   }
   return spdlog::level::info;
 }
+std::function<void()>& suppression_hook() {
+  static std::function<void()> hook;
+  return hook;
+}
 }  // namespace
+
+void set_suppression_hook(std::function<void()> hook) { suppression_hook() = std::move(hook); }
 
 void init(std::string_view level) {
   logger();
@@ -96,6 +102,7 @@ bool RateLimited::warn(const std::string& key, std::string_view event, nlohmann:
   if (!fresh && now - e.last < interval_) {
     ++e.suppressed;
     ++suppressed_total_;
+    if (auto& hook = suppression_hook()) hook();
     return false;
   }
   if (e.suppressed > 0) fields["suppressed_since_last"] = e.suppressed;

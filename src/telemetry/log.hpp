@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -35,6 +36,9 @@ inline void warn(std::string_view event, const nlohmann::json& f = nlohmann::jso
 inline void error(std::string_view event, const nlohmann::json& f = nlohmann::json::object()) {
   write(Level::error, event, f);
 }
+
+// Called once for every line RateLimited suppresses (main wires it to a metric).
+void set_suppression_hook(std::function<void()> hook);
 
 // Rate-limits a repeated warning (an upstream down for an hour): the first occurrence of a key is
 // written, then at most one line per `interval` carrying how many were suppressed in between.

@@ -36,6 +36,11 @@ Metrics::Metrics(const std::string& version)
       retries_total(
           family(prometheus::BuildCounter(), *registry_, "mcp_sidecar_retries_total",
                  "Calls sent again because the first attempt provably never reached the server or was safe.")),
+      stream_resumptions_total(family(prometheus::BuildCounter(), *registry_, "mcp_sidecar_stream_resumptions_total",
+                                      "Upstream response streams resumed with GET and Last-Event-ID.")),
+      upstream_cancellations_total(family(prometheus::BuildCounter(), *registry_,
+                                          "mcp_sidecar_upstream_cancellations_total",
+                                          "Requests abandoned at their deadline and cancelled upstream.")),
       fast_fails_total(family(prometheus::BuildCounter(), *registry_, "mcp_sidecar_fast_fails_total",
                               "Calls refused at once (server unavailable or saturated) instead of queueing.")),
       upstream_connections_total(family(prometheus::BuildCounter(), *registry_,

@@ -45,6 +45,10 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& heartbeats_total;
   // {server}
   prometheus::Family<prometheus::Counter>& retries_total;
+  // {server}: request streams resumed with GET + Last-Event-ID
+  prometheus::Family<prometheus::Counter>& stream_resumptions_total;
+  // {server}: requests abandoned at their deadline and cancelled upstream
+  prometheus::Family<prometheus::Counter>& upstream_cancellations_total;
   // {server}: calls refused at once because the server is unavailable or saturated
   prometheus::Family<prometheus::Counter>& fast_fails_total;
   // {server}: upstream connections opened
