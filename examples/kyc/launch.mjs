@@ -124,7 +124,9 @@ export async function startSidecar(options) {
   const logFile = path.join(dir, `${name}.log`);
   const env = { ...process.env, ...(options.env ?? {}) };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
-  const proc = spawn(options.bin, ['--config', configFile], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // argsPrefix runs the sidecar through a wrapper (e.g. prlimit): bin is then the wrapper.
+  const args = [...(options.argsPrefix ?? []), '--config', configFile];
+  const proc = spawn(options.bin, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   tee(proc.stderr, logFile);
   proc.stdout.resume();
   const roles = {};

@@ -659,6 +659,7 @@ async function handleMcp(req, res) {
     }
     for (const m of Array.isArray(body) ? body : [body]) {
       if (m && typeof m.method === 'string') stats.methods[m.method] = (stats.methods[m.method] ?? 0) + 1;
+      if (m?.method === 'tools/call' && dropNext.delete(m.params?.name)) dropResultOf(req, res);
     }
     if (sid) {
       const entry = sessions.get(sid);
@@ -697,6 +698,36 @@ async function handleMcp(req, res) {
   jsonRpcError(res, 405, -32000, 'Method not allowed', { Allow: 'GET, POST, DELETE' });
 }
 
+// Fault injection (test hook): the next tools/call of the named tool runs, but its response is
+// never delivered: the connection is destroyed as the result is written. This is the case a
+// proxy must not "fix" by running a non-idempotent tool again.
+const dropNext = new Set();
+
+function handleDropNext(req, res) {
+  req.resume();
+  const tool = new URL(req.url, 'http://localhost').searchParams.get('tool');
+  if (!tool) {
+    sendJson(res, 400, { error: 'tool query parameter required' });
+    return;
+  }
+  dropNext.add(tool);
+  sendJson(res, 200, { armed: tool });
+}
+
+function dropResultOf(req, res) {
+  const carriesResult = (chunk) =>
+    chunk !== undefined && chunk !== null && typeof chunk !== 'function' &&
+    (typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8')).includes('"result"');
+  const drop = () => {
+    log('test_dropped_response');
+    req.socket.destroy();
+  };
+  const write = res.write.bind(res);
+  const end = res.end.bind(res);
+  res.write = (chunk, ...rest) => (carriesResult(chunk) ? (drop(), false) : write(chunk, ...rest));
+  res.end = (chunk, ...rest) => (carriesResult(chunk) ? (drop(), res) : end(chunk, ...rest));
+}
+
 function handleStats(req, res) {
   req.resume();
   sendJson(res, 200, {
@@ -725,6 +756,7 @@ const httpServer = http.createServer((req, res) => {
   let work;
   if (pathname === '/mcp') work = handleMcp(req, res);
   else if (pathname === '/_test/stats' && req.method === 'GET') work = Promise.resolve(handleStats(req, res));
+  else if (pathname === '/_test/drop_next' && req.method === 'POST') work = Promise.resolve(handleDropNext(req, res));
   else {
     req.resume();
     sendJson(res, 404, { error: 'not found' });

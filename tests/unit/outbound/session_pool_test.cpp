@@ -198,5 +198,39 @@ TEST(SessionPool, CloseEndsEverySessionAndRefusesNewCalls) {
   });
 }
 
+TEST(SessionPool, RefillRestartsFailedSlotsOnlyAfterTheFirstCall) {
+  PoolFixture f;
+  f.script.fail_all = true;
+  run([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto pool = f.make(ex, 1, {1, milliseconds(1), milliseconds(1)});
+    pool.refill();  // the heartbeat before any call: nothing to do (lazy)
+    EXPECT_EQ(f.script.opens, 0);
+    EXPECT_FALSE(co_await pool.acquire(in(1000)));
+    EXPECT_EQ(f.script.opens, 1);
+    f.script.fail_all = false;
+    pool.refill();  // the heartbeat starts a new cycle
+    while (pool.ready_count() < 1) co_await sleep_for(milliseconds(1));
+    EXPECT_EQ(f.script.opens, 2);
+    EXPECT_FALSE(pool.unavailable());
+    co_await pool.close(in(1000));
+  });
+}
+
+TEST(SessionPool, IdleSessionsAreThoseWithoutCallsForTheInterval) {
+  PoolFixture f;
+  run([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto pool = f.make(ex, 2);
+    (void)co_await pool.acquire(in(1000));
+    while (pool.ready_count() < 2) co_await sleep_for(milliseconds(1));
+    EXPECT_TRUE(pool.idle_sessions(milliseconds(60'000)).empty());  // both just opened
+    auto all = pool.idle_sessions(milliseconds(0));
+    EXPECT_EQ(all.size(), 2u);
+    all[0]->inflight = 1;  // carrying a call: the heartbeat leaves it alone
+    EXPECT_EQ(pool.idle_sessions(milliseconds(0)).size(), 1u);
+    all[0]->inflight = 0;
+    co_await pool.close(in(1000));
+  });
+}
+
 }  // namespace
 }  // namespace mcp_sidecar::outbound
