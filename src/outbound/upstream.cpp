@@ -172,6 +172,8 @@ asio::awaitable<Result<json>> Upstream::call_tool(const std::string& tool, json 
   auto keep = catalog.value();
   RpcOptions options{.deadline = deadline, .case_id = case_id};
   if (outbound_.timeout_resets_on_progress) {
+    // Ask for progress (a token of our own), and let each report push the deadline.
+    params["_meta"]["progressToken"] = "mcp-sidecar-" + std::to_string(++progress_tokens_);
     options.progress_extension = call_timeout_;
     options.max_deadline = Clock::now() + outbound_.max_call_timeout;
   }

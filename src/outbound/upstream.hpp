@@ -78,6 +78,7 @@ class Upstream {
   http::ConnectionPool connections_;
   SessionPool sessions_;
   int inflight_ = 0;
+  std::uint64_t progress_tokens_ = 0;
   prometheus::Gauge& inflight_gauge_;
   prometheus::Counter& retries_;
   prometheus::Counter& fast_fails_;

@@ -312,3 +312,20 @@ test('file descriptors: the soft limit is raised to the hard one; running out is
   adm.destroy();
   assert.equal(await sc.stop(), 0);
 });
+
+test('the call timeout is total; progress restarts it only when configured', async () => {
+  const risk = await server('risk');
+  const args = { steps: 8, interval_ms: 250 };  // 2 s of work, reporting progress every 250 ms
+  const strict = await sidecar([risk], { call_timeout_seconds: 1, heartbeat_interval_seconds: 0 }, 'timeout-total');
+  const t0 = Date.now();
+  const r = await callTool(strict, 'risk', 'progress', args, { 'X-Case-Id': 'total' });
+  assert.equal(r.status, 504, r.body);
+  assert.ok(Date.now() - t0 < 1800, `answered after ${Date.now() - t0} ms`);
+
+  const lenient = await sidecar([risk], {
+    call_timeout_seconds: 1, heartbeat_interval_seconds: 0, timeout_resets_on_progress: true, max_call_timeout_seconds: 10
+  }, 'timeout-progress');
+  const ok = await callTool(lenient, 'risk', 'progress', args, { 'X-Case-Id': 'progress' });
+  assert.equal(ok.status, 200, ok.body);
+  assert.deepEqual(ok.json.structuredContent, { steps: 8 });
+});
