@@ -26,6 +26,32 @@ std::string_view to_string(TransportKind kind) {
   return "auto";
 }
 
+std::string_view to_string(AuthMode mode) {
+  switch (mode) {
+    case AuthMode::auto_detect:
+      return "auto";
+    case AuthMode::none:
+      return "none";
+    case AuthMode::bearer:
+      return "bearer";
+    case AuthMode::mtls:
+      return "mtls";
+    case AuthMode::mtls_or_bearer:
+      return "mtls-or-bearer";
+  }
+  return "auto";
+}
+
+AuthMode InboundConfig::effective_mode() const {
+  if (mode != AuthMode::auto_detect) return mode;
+  const bool certs = !tls.client_ca_file.empty();
+  const bool tokens = !bearer_tokens_file.empty() || !bearer_token.empty();
+  if (certs && tokens) return AuthMode::mtls_or_bearer;
+  if (certs) return AuthMode::mtls;
+  if (tokens) return AuthMode::bearer;
+  return AuthMode::none;
+}
+
 EnvLookup process_env() {
   return [](std::string_view name) -> std::optional<std::string> {
     const char* v = std::getenv(std::string(name).c_str());
@@ -282,11 +308,90 @@ void read_server(Reader::Map& m, ServerConfig& s, std::string& bearer_file) {
     return true;
   });
   m.string("bearer_token_file", bearer_file);
+  Reader::Map tm(m.reader(), m.take("tls"), m.key("tls"));
+  tm.string("ca_file", s.tls.ca_file);
+  tm.string("cert_file", s.tls.cert_file);
+  tm.string("key_file", s.tls.key_file);
+  tm.string("server_name", s.tls.server_name);
+  tm.string("expect_identity", s.tls.expect_identity);
+}
+
+AuthMode* parse_mode(const std::string& v, AuthMode& out, std::string& why) {
+  if (v == "auto")
+    out = AuthMode::auto_detect;
+  else if (v == "none")
+    out = AuthMode::none;
+  else if (v == "bearer")
+    out = AuthMode::bearer;
+  else if (v == "mtls")
+    out = AuthMode::mtls;
+  else if (v == "mtls-or-bearer")
+    out = AuthMode::mtls_or_bearer;
+  else
+    return why = "expected one of auto, none, bearer, mtls, mtls-or-bearer", nullptr;
+  return &out;
+}
+
+void read_inbound(Reader& r, Reader::Map& m, InboundConfig& in) {
+  if (m.present()) in.enabled = true;
+  m.boolean("enabled", in.enabled);
+  m.string("name", in.name);
+  m.string("listen", in.listen);
+  m.string("forward_to", in.forward_to);
+  m.boolean("require_auth", in.require_auth);
+  m.strings("log_arguments", in.log_arguments);
+  m.seconds("connect_timeout_seconds", in.connect_timeout, 0.001, 600);
+  m.seconds("response_timeout_seconds", in.response_timeout, 0.001, 86400);
+  m.seconds("stream_idle_timeout_seconds", in.stream_idle_timeout, 0.001, 86400);
+  m.seconds("readiness_interval_seconds", in.readiness_interval, 0.01, 3600);
+  m.integer("max_upstream_connections", in.max_upstream_connections, 1, 100'000);
+  {
+    Reader::Map am(r, m.take("auth"), "inbound.auth");
+    am.scalar("mode", [&](const std::string& v, std::string& why) { return parse_mode(v, in.mode, why) != nullptr; });
+    am.string("bearer_tokens_file", in.bearer_tokens_file);
+    am.boolean("keep_authorization", in.keep_authorization);
+    Reader::Map tm(r, am.take("tls"), "inbound.auth.tls");
+    tm.string("cert_file", in.tls.cert_file);
+    tm.string("key_file", in.tls.key_file);
+    tm.string("client_ca_file", in.tls.client_ca_file);
+  }
+  {
+    Reader::Map lm(r, m.take("limits"), "inbound.limits");
+    read_limits(lm, in.limits);
+  }
+  YAML::Node policy = m.take("policy");
+  if (policy.IsDefined() && !policy.IsNull()) {
+    in.policy_set = true;
+    if (!policy.IsSequence()) {
+      r.error(policy, "inbound.policy", "expected a list of rules");
+    } else {
+      for (std::size_t i = 0; i < policy.size(); ++i) {
+        PolicyRule rule;
+        rule.line = policy[i].Mark().line + 1;
+        std::string key = "inbound.policy[" + std::to_string(i) + "]";
+        Reader::Map pm(r, policy[i], key);
+        pm.strings("callers", rule.callers);
+        pm.strings("tools", rule.tools);
+        pm.strings("prompts", rule.prompts);
+        pm.strings("resources", rule.resources);
+        if (rule.callers.empty()) r.error(policy[i], key + ".callers", "a rule needs at least one caller");
+        in.policy.push_back(std::move(rule));
+      }
+    }
+  }
 }
 
 void read_file(Reader& r, const YAML::Node& root, Config& c,
                std::vector<std::pair<std::string, std::string>>& secret_files) {
   Reader::Map top(r, root, "");
+  {
+    Reader::Map m(r, top.take("inbound"), "inbound");
+    read_inbound(r, m, c.inbound);
+  }
+  {
+    Reader::Map m(r, top.take("reload"), "reload");
+    m.seconds("interval_seconds", c.reload.interval, 0.05, 3600);
+  }
   {
     YAML::Node n = top.take("outbound");
     Reader::Map m(r, n, "outbound");
@@ -443,6 +548,19 @@ void apply_env(const EnvLookup& env, Config& c, std::vector<std::string>& errors
   integer("MCP_OUTBOUND_MAX_CONNECTIONS", o.limits.max_connections, 1, 1'000'000);
   integer("MCP_MAX_INFLIGHT_PER_SERVER", o.upstream.max_inflight, 1, 1'000'000);
   with("MCP_LOG_LEVEL", [&](const std::string& v, std::string&) { return c.log.level = v, true; });
+  auto& in = c.inbound;
+  with("MCP_INBOUND_LISTEN", [&](const std::string& v, std::string&) { return in.listen = v, in.enabled = true; });
+  with("MCP_INBOUND_FORWARD_TO",
+       [&](const std::string& v, std::string&) { return in.forward_to = v, in.enabled = true; });
+  with("MCP_INBOUND_NAME", [&](const std::string& v, std::string&) { return in.name = v, true; });
+  with("MCP_INBOUND_BEARER_TOKENS_FILE",
+       [&](const std::string& v, std::string&) { return in.bearer_tokens_file = v, true; });
+  with("MCP_INBOUND_REQUIRE_AUTH",
+       [&](const std::string& v, std::string& why) { return parse_bool(v, in.require_auth, why); });
+  with("MCP_INBOUND_AUTH_MODE",
+       [&](const std::string& v, std::string& why) { return parse_mode(v, in.mode, why) != nullptr; });
+  // The seed's one shared token: sent by the outbound role, accepted by the inbound role.
+  with("MCP_BEARER_TOKEN", [&](const std::string& v, std::string&) { return in.bearer_token = v, true; });
   seconds("MCP_SHUTDOWN_DELAY_SECONDS", c.shutdown.delay, 0, 3600);
   seconds("MCP_SHUTDOWN_GRACE_SECONDS", c.shutdown.grace, 0, 3600);
 }
@@ -469,15 +587,45 @@ void validate(const Config& c, const std::string& src, std::vector<std::string>&
         fail(key + ".name", "expected 1-63 characters of [a-z0-9_-], starting with a letter or digit");
       else if (!names.insert(s.name).second)
         fail(key + ".name", "duplicate server name '" + s.name + "'");
-      if (s.url.rfind("http://", 0) != 0) {
-        if (s.url.rfind("https://", 0) == 0)
-          fail(key + ".url", "https upstreams are not supported by this build yet");
-        else
-          fail(key + ".url", "expected an http:// URL");
-      }
+      const bool https = s.url.rfind("https://", 0) == 0;
+      if (s.url.rfind("http://", 0) != 0 && !https) fail(key + ".url", "expected an http:// or https:// URL");
+      if (!https && (!s.tls.ca_file.empty() || !s.tls.cert_file.empty()))
+        fail(key + ".tls", "TLS settings need an https:// URL");
+      if (s.tls.cert_file.empty() != s.tls.key_file.empty()) fail(key + ".tls", "cert_file and key_file go together");
       if (s.transport == TransportKind::stateless || s.transport == TransportKind::sse)
         fail(key + ".transport",
              std::string(to_string(s.transport)) + " upstreams are not supported by this build yet");
+    }
+  }
+  const auto& in = c.inbound;
+  if (in.enabled) {
+    if (!parse_host_port(in.listen)) fail("inbound.listen", "expected host:port");
+    if (in.forward_to.rfind("http://", 0) != 0)
+      fail("inbound.forward_to", "expected an http:// URL of the local server");
+    if (!valid_server_name(in.name)) fail("inbound.name", "expected 1-63 characters of [a-z0-9_-]");
+    if (in.tls.cert_file.empty() != in.tls.key_file.empty())
+      fail("inbound.auth.tls", "cert_file and key_file go together");
+    if (!in.tls.client_ca_file.empty() && in.tls.cert_file.empty())
+      fail("inbound.auth.tls.client_ca_file", "client certificates need a TLS listener (cert_file, key_file)");
+    const bool tokens = !in.bearer_tokens_file.empty() || !in.bearer_token.empty();
+    const bool certs = !in.tls.client_ca_file.empty();
+    switch (in.effective_mode()) {
+      case AuthMode::bearer:
+        if (!tokens) fail("inbound.auth.mode", "bearer needs bearer_tokens_file or MCP_BEARER_TOKEN");
+        break;
+      case AuthMode::mtls:
+        if (!certs) fail("inbound.auth.mode", "mtls needs auth.tls.client_ca_file");
+        break;
+      case AuthMode::mtls_or_bearer:
+        if (!certs || !tokens)
+          fail("inbound.auth.mode", "mtls-or-bearer needs auth.tls.client_ca_file and bearer tokens");
+        break;
+      case AuthMode::none:
+        if (in.require_auth)
+          fail("inbound.require_auth", "authentication is required but none is configured (no tokens, no client CA)");
+        break;
+      case AuthMode::auto_detect:
+        break;
     }
   }
   if (c.admin.enabled && !parse_host_port(c.admin.listen)) fail("admin.listen", "expected host:port");
@@ -555,6 +703,12 @@ nlohmann::json to_json(const Config& c, bool redact) {
                         {"pool_size", o.pool_size_of(s)},
                         {"call_timeout_seconds", secs(o.call_timeout_of(s))}};
     if (!o.bearer_token_of(s).empty()) j["bearer_token"] = secret(o.bearer_token_of(s));
+    if (s.url.rfind("https://", 0) == 0)
+      j["tls"] = {{"ca_file", s.tls.ca_file},
+                  {"cert_file", s.tls.cert_file},
+                  {"key_file", s.tls.key_file},
+                  {"server_name", s.tls.server_name},
+                  {"expect_identity", s.tls.expect_identity}};
     servers.push_back(std::move(j));
   }
   std::string_view inject = o.case_id.inject == CaseIdInject::schema   ? "schema"
@@ -592,6 +746,36 @@ nlohmann::json to_json(const Config& c, bool redact) {
                      {"idle_timeout_seconds", secs(o.upstream.idle_timeout)}}},
                    {"servers", servers}};
   if (!o.bearer_token.empty()) j["outbound"]["bearer_token"] = secret(o.bearer_token);
+  const auto& in = c.inbound;
+  nlohmann::json policy = nlohmann::json::array();
+  for (const auto& rule : in.policy) {
+    nlohmann::json r = {{"callers", rule.callers}, {"tools", rule.tools}};
+    if (!rule.prompts.empty()) r["prompts"] = rule.prompts;
+    if (!rule.resources.empty()) r["resources"] = rule.resources;
+    policy.push_back(std::move(r));
+  }
+  j["inbound"] = {
+      {"enabled", in.enabled},
+      {"name", in.name},
+      {"listen", in.listen},
+      {"forward_to", in.forward_to},
+      {"require_auth", in.require_auth},
+      {"auth",
+       {{"mode", to_string(in.mode)},
+        {"bearer_tokens_file", in.bearer_tokens_file},
+        {"keep_authorization", in.keep_authorization},
+        {"tls",
+         {{"cert_file", in.tls.cert_file}, {"key_file", in.tls.key_file}, {"client_ca_file", in.tls.client_ca_file}}}}},
+      {"log_arguments", in.log_arguments},
+      {"limits", limits(in.limits)},
+      {"connect_timeout_seconds", secs(in.connect_timeout)},
+      {"response_timeout_seconds", secs(in.response_timeout)},
+      {"stream_idle_timeout_seconds", secs(in.stream_idle_timeout)},
+      {"readiness_interval_seconds", secs(in.readiness_interval)},
+      {"max_upstream_connections", in.max_upstream_connections}};
+  if (in.policy_set) j["inbound"]["policy"] = policy;
+  if (!in.bearer_token.empty()) j["inbound"]["auth"]["bearer_token"] = secret(in.bearer_token);
+  j["reload"] = {{"interval_seconds", secs(c.reload.interval)}};
   j["admin"] = {{"enabled", c.admin.enabled}, {"listen", c.admin.listen}, {"recent_calls", c.admin.recent_calls}};
   j["log"] = {{"level", c.log.level}, {"format", "json"}};
   j["shutdown"] = {{"delay_seconds", secs(c.shutdown.delay)},

@@ -45,9 +45,19 @@ struct HeartbeatSpec {
   std::string tool;  // empty = auto (ping)
 };
 
+// TLS to an https upstream. Files are re-read when they change.
+struct ClientTlsConfig {
+  std::string ca_file;    // trust anchors; empty = the system's store
+  std::string cert_file;  // client certificate for mTLS (with key_file)
+  std::string key_file;
+  std::string server_name;      // SNI and host name check; default: the URL's host
+  std::string expect_identity;  // instead of the host name: a URI SAN (spiffe://...) or DNS SAN the server must present
+};
+
 struct ServerConfig {
   std::string name;  // [a-z0-9][a-z0-9_-]*: a URL segment and a metric label
-  std::string url;   // http://host:port/path of the MCP endpoint
+  std::string url;   // http(s)://host:port/path of the MCP endpoint
+  ClientTlsConfig tls;
   TransportKind transport = TransportKind::auto_detect;
   HeartbeatSpec heartbeat;
   int pool_size = 0;                        // 0 = outbound.pool_size
@@ -118,7 +128,62 @@ struct ShutdownConfig {
   Millis close_timeout{5'000};  // for closing upstream sessions (DELETE) at the end
 };
 
+// How the inbound gate authenticates callers.
+enum class AuthMode {
+  auto_detect,     // mtls-or-bearer with a client CA and tokens, mtls with a client CA, bearer with tokens, else none
+  none,            // development only: loud warning; refused with require_auth
+  bearer,          // Authorization: Bearer <token> from the tokens file or MCP_BEARER_TOKEN
+  mtls,            // a client certificate verified against client_ca_file
+  mtls_or_bearer,  // the upgrade window: a certificate if presented (and it must verify), else a token
+};
+std::string_view to_string(AuthMode mode);
+
+struct ServerTlsConfig {
+  std::string cert_file;  // serving certificate chain; set = the listener speaks TLS
+  std::string key_file;
+  std::string client_ca_file;  // CA for client certificates (mtls, mtls-or-bearer)
+};
+
+// One authorization rule: the first rule whose callers match decides; no match = deny.
+struct PolicyRule {
+  std::vector<std::string> callers;    // identities or globs: "spiffe://kyc.local/ns/kyc/sa/*", "bearer:auditor", "*"
+  std::vector<std::string> tools;      // tool name globs for tools/call (and tools/list filtering)
+  std::vector<std::string> prompts;    // prompt name globs for prompts/get (empty: none)
+  std::vector<std::string> resources;  // resource URI globs for resources/read (empty: none)
+  int line = 0;                        // where it is in the file, for logs
+};
+
+struct InboundConfig {
+  bool enabled = false;
+  std::string name = "local";  // the server behind the gate, as a metric label
+  std::string listen = "0.0.0.0:7443";
+  std::string forward_to = "http://127.0.0.1:8000";
+  bool require_auth = false;
+  AuthMode mode = AuthMode::auto_detect;
+  std::string bearer_tokens_file;   // lines "name=token"; re-read when it changes
+  std::string bearer_token;         // MCP_BEARER_TOKEN (secret): the caller "bearer:default"
+  bool keep_authorization = false;  // forward the caller's Authorization header to the server
+  ServerTlsConfig tls;
+  bool policy_set = false;  // false: every authenticated caller may call everything
+  std::vector<PolicyRule> policy;
+  std::vector<std::string> log_arguments;  // argument names whose values may be logged
+  ListenerLimits limits;
+  Millis connect_timeout{2'000};        // to the local server
+  Millis response_timeout{300'000};     // for the local server's response headers
+  Millis stream_idle_timeout{300'000};  // a forwarded stream silent this long is closed
+  Millis readiness_interval{2'000};     // how often "the local server accepts connections" is probed
+  int max_upstream_connections = 256;
+
+  AuthMode effective_mode() const;
+};
+
+struct ReloadConfig {
+  Millis interval{2'000};  // how often watched files (config, tokens, certificates) are checked
+};
+
 struct Config {
+  InboundConfig inbound;
+  ReloadConfig reload;
   OutboundConfig outbound;
   AdminConfig admin;
   LogConfig log;

@@ -1,5 +1,7 @@
 #include "http/client.hpp"
 
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -9,7 +11,10 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/url/parse.hpp>
+
+#include "tls/tls.hpp"
 
 #include <sys/socket.h>
 
@@ -74,6 +79,10 @@ class BasicClientConnection final : public ClientConnection {
     lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
     lowest().close();
   }
+  SSL* tls() override {
+    if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) return stream_.native_handle();
+    return nullptr;
+  }
   bool peer_closed() override {
     if (buffer_.size() > 0) return true;  // unsolicited bytes: the connection is not clean
     auto& s = lowest().socket();
@@ -97,7 +106,7 @@ ConnectionPool::Lease::~Lease() {
   if (conn_ && pool_) pool_->release(std::move(conn_));
 }
 
-ConnectionPool::ConnectionPool(asio::any_io_executor ex, Url url, Options options, std::function<void(bool)> on_connect)
+ConnectionPool::ConnectionPool(asio::any_io_executor ex, Url url, Options options, ConnectHook on_connect)
     : ex_(ex), url_(std::move(url)), options_(options), on_connect_(std::move(on_connect)), freed_(ex), closing_(ex) {}
 
 ConnectionPool::~ConnectionPool() {
@@ -122,6 +131,13 @@ void ConnectionPool::abort_inflight() {
 
 void ConnectionPool::release(std::unique_ptr<ClientConnection> conn) {
   leased_.erase(conn.get());
+  if (SSL* ssl = conn->tls(); ssl && conn->reusable) {
+    // After an exchange the server's session ticket has arrived: keep it for the next handshake.
+    if (SSL_SESSION* session = SSL_get1_session(ssl); session && SSL_SESSION_is_resumable(session))
+      tls_session_.reset(session, SSL_SESSION_free);
+    else if (session)
+      SSL_SESSION_free(session);
+  }
   if (conn->reusable && !closed_ && !aborted_) {
     conn->reusable = false;  // the next user marks it again
     ++conn->exchanges;
@@ -192,7 +208,7 @@ asio::awaitable<Result<ConnectionPool::Lease>> ConnectionPool::acquire(TimePoint
 asio::awaitable<Result<std::unique_ptr<ClientConnection>>> ConnectionPool::connect(TimePoint deadline) {
   auto connect_deadline = std::min(deadline, Clock::now() + options_.connect_timeout);
   auto fail = [&](ErrorCode code, std::string message) {
-    if (on_connect_) on_connect_(false);
+    if (on_connect_) on_connect_("error");
     Error e{code, std::move(message)};
     e.not_delivered = true;
     return e;
@@ -236,9 +252,57 @@ asio::awaitable<Result<std::unique_ptr<ClientConnection>>> ConnectionPool::conne
     co_return fail(ErrorCode::unavailable, "cannot connect to upstream: " + cec.message());
   }
   stream.socket().set_option(tcp::no_delay(true), ec);
-  if (on_connect_) on_connect_(true);
+  if (!url_.tls) {
+    if (on_connect_) on_connect_("ok");
+    co_return std::unique_ptr<ClientConnection>(
+        std::make_unique<BasicClientConnection<beast::tcp_stream>>(std::move(stream)));
+  }
+  co_return co_await handshake(std::move(stream), connect_deadline);
+}
+
+asio::awaitable<Result<std::unique_ptr<ClientConnection>>> ConnectionPool::handshake(beast::tcp_stream stream,
+                                                                                     TimePoint deadline) {
+  using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+  auto fail = [&](std::string message) {
+    if (on_connect_) on_connect_("tls_error");
+    Error e{ErrorCode::unavailable, std::move(message)};
+    e.not_delivered = true;
+    return e;
+  };
+  auto context = options_.tls.context ? options_.tls.context() : nullptr;
+  if (!context) co_return fail("no TLS client context for an https upstream");
+  TlsStream tls_stream(std::move(stream), *context);
+  SSL* ssl = tls_stream.native_handle();
+  tls::remember_verify_errors(ssl);
+  const std::string& name = options_.tls.server_name.empty() ? url_.host : options_.tls.server_name;
+  error_code ec;
+  asio::ip::make_address(name, ec);
+  const bool is_ip = !ec;
+  if (!is_ip) SSL_set_tlsext_host_name(ssl, name.c_str());
+  if (options_.tls.expect_identity.empty()) {
+    // Verify the name we dialled, as browsers do.
+    if (is_ip)
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
+    else
+      SSL_set1_host(ssl, name.c_str());
+  }
+  if (tls_session_) SSL_set_session(ssl, tls_session_.get());
+  beast::get_lowest_layer(tls_stream).expires_at(deadline);
+  auto [hec] = co_await tls_stream.async_handshake(asio::ssl::stream_base::client, use_tuple);
+  if (hec) {
+    long verify = tls::first_verify_error(ssl);
+    if (verify != X509_V_OK)
+      co_return fail(std::string("upstream certificate refused: ") + X509_verify_cert_error_string(verify));
+    co_return fail("TLS handshake with the upstream failed");
+  }
+  if (!options_.tls.expect_identity.empty()) {
+    auto names = tls::names_of(SSL_get0_peer_certificate(ssl));
+    if (std::find(names.begin(), names.end(), options_.tls.expect_identity) == names.end())
+      co_return fail("upstream certificate does not carry the expected identity");
+  }
+  if (on_connect_) on_connect_(SSL_session_reused(ssl) ? "tls_resumed" : "tls");
   co_return std::unique_ptr<ClientConnection>(
-      std::make_unique<BasicClientConnection<beast::tcp_stream>>(std::move(stream)));
+      std::make_unique<BasicClientConnection<TlsStream>>(std::move(tls_stream)));
 }
 
 }  // namespace mcp_sidecar::http

@@ -8,6 +8,7 @@
 #include "core/async.hpp"
 #include "core/result.hpp"
 
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -18,6 +19,13 @@
 #include <string>
 #include <unordered_set>
 #include <vector>
+
+using SSL = struct ssl_st;
+using SSL_SESSION = struct ssl_session_st;
+
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace mcp_sidecar::http {
 
@@ -49,6 +57,8 @@ class ClientConnection {
   virtual void close() = 0;
   // A non-blocking peek: true when the peer has closed or reset the connection.
   virtual bool peer_closed() = 0;
+  // The TLS connection, or null for plain TCP.
+  virtual SSL* tls() { return nullptr; }
 
   bool reusable = false;   // set by the user after a clean, complete exchange
   unsigned exchanges = 0;  // exchanges completed on it (0 = fresh)
@@ -57,10 +67,20 @@ class ClientConnection {
 
 class ConnectionPool {
  public:
+  // TLS to the upstream (https URLs): the context current at connect time, the name sent as SNI
+  // and checked against the certificate, or an exact identity (a URI SAN such as a SPIFFE id,
+  // or a DNS SAN) the certificate must carry instead.
+  struct Tls {
+    std::function<std::shared_ptr<boost::asio::ssl::context>()> context;
+    std::string server_name;      // default: the URL's host
+    std::string expect_identity;  // default: verify server_name as a host name
+  };
+
   struct Options {
     int max_connections = 64;
     milliseconds idle_timeout{4000};
     milliseconds connect_timeout{5000};
+    Tls tls;
   };
 
   // Returns its connection to the pool when destroyed (kept only if marked reusable).
@@ -79,8 +99,10 @@ class ConnectionPool {
     std::unique_ptr<ClientConnection> conn_;
   };
 
-  // `on_connect(ok)` is told about every connection attempt (for metrics).
-  ConnectionPool(asio::any_io_executor ex, Url url, Options options, std::function<void(bool)> on_connect = {});
+  // `on_connect(outcome)` is told about every connection attempt (for metrics): ok, error,
+  // tls (a full TLS handshake), tls_resumed, tls_error.
+  using ConnectHook = std::function<void(std::string_view outcome)>;
+  ConnectionPool(asio::any_io_executor ex, Url url, Options options, ConnectHook on_connect = {});
   ~ConnectionPool();
   ConnectionPool(const ConnectionPool&) = delete;
   ConnectionPool& operator=(const ConnectionPool&) = delete;
@@ -103,12 +125,15 @@ class ConnectionPool {
  private:
   void release(std::unique_ptr<ClientConnection> conn);
   asio::awaitable<Result<std::unique_ptr<ClientConnection>>> connect(TimePoint deadline);
+  asio::awaitable<Result<std::unique_ptr<ClientConnection>>> handshake(boost::beast::tcp_stream stream,
+                                                                       TimePoint deadline);
   asio::awaitable<void> sweep();
 
   asio::any_io_executor ex_;
   Url url_;
   Options options_;
-  std::function<void(bool)> on_connect_;
+  ConnectHook on_connect_;
+  std::shared_ptr<SSL_SESSION> tls_session_;             // the last session, offered for resumption
   std::vector<std::unique_ptr<ClientConnection>> idle_;  // most recently used last
   std::unordered_set<ClientConnection*> leased_;
   int open_ = 0;  // idle + leased + connecting

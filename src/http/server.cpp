@@ -2,7 +2,10 @@
 
 #include "telemetry/log.hpp"
 #include "telemetry/metrics.hpp"
+#include "tls/tls.hpp"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -13,6 +16,7 @@
 #include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <unordered_set>
 
@@ -69,6 +73,7 @@ struct Server::State {
   Notifier closed;
   prometheus::Gauge& open_gauge;
   log::RateLimited warnings;
+  Server::TlsProvider tls;
 };
 
 namespace {
@@ -84,17 +89,29 @@ std::pair<unsigned, const char*> classify_read_error(const boost::system::error_
   return {400, "bad_request"};
 }
 
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+template <class Stream>
+constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
+
 template <class Stream>
 class Connection final : public ConnectionBase, public Exchange {
  public:
   Connection(std::shared_ptr<Server::State> state, Stream stream, tcp::endpoint remote)
-      : state_(std::move(state)), stream_(std::move(stream)), remote_(std::move(remote)) {}
+      : state_(std::move(state)), stream_(std::move(stream)) {
+    peer_.remote = std::move(remote);
+    peer_.tls = kIsTls<Stream>;
+  }
 
   asio::awaitable<void> run() {
     state_->connections.insert(this);
     state_->open_gauge.Increment();
     try {
-      co_await serve();
+      if constexpr (kIsTls<Stream>) {
+        if (co_await handshake()) co_await serve();
+      } else {
+        co_await serve();
+      }
     } catch (const std::exception& e) {
       log::error("connection_failed", {{"listener", state_->name}, {"error", e.what()}});
     }
@@ -108,7 +125,8 @@ class Connection final : public ConnectionBase, public Exchange {
 
   void close() override { beast::get_lowest_layer(stream_).close(); }
 
-  const tcp::endpoint& remote() const override { return remote_; }
+  const tcp::endpoint& remote() const override { return peer_.remote; }
+  const Peer& peer() const override { return peer_; }
   bool responded() const override { return responded_; }
 
   asio::awaitable<bool> respond(Response res) override {
@@ -152,6 +170,37 @@ class Connection final : public ConnectionBase, public Exchange {
 
  private:
   beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+
+  // TLS handshake within request_timeout; refusals are counted by reason
+  // (mcp_sidecar_tls_handshakes_total) and the verified client identity is kept.
+  asio::awaitable<bool> handshake() {
+    SSL* ssl = stream_.native_handle();
+    tls::remember_verify_errors(ssl);
+    lowest().expires_after(state_->limits.request_timeout);
+    auto [ec] = co_await stream_.async_handshake(asio::ssl::stream_base::server, use_tuple);
+    if (ec) {
+      tls::Refusal why = tls::Refusal::handshake;
+      if (long verify = tls::first_verify_error(ssl); verify != X509_V_OK)
+        why = tls::classify_verify_result(verify);
+      else if (ec.category() == asio::error::get_ssl_category() &&
+               ERR_GET_REASON(ec.value()) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)
+        why = tls::Refusal::no_certificate;
+      handshake_outcome(tls::to_string(why));
+      if (why != tls::Refusal::handshake)
+        state_->warnings.warn("tls:" + state_->name + ":" + std::string(tls::to_string(why)), "tls_refused",
+                              {{"listener", state_->name}, {"reason", tls::to_string(why)}});
+      co_return false;
+    }
+    if (X509* cert = SSL_get0_peer_certificate(ssl); cert && SSL_get_verify_result(ssl) == X509_V_OK)
+      peer_.identity = tls::identity_of(cert);
+    handshake_outcome(SSL_session_reused(ssl) ? "resumed" : "ok");
+    co_return true;
+  }
+
+  void handshake_outcome(std::string_view outcome) {
+    state_->metrics.tls_handshakes_total.Add({{"listener", state_->name}, {"outcome", std::string(outcome)}})
+        .Increment();
+  }
 
   asio::awaitable<void> serve() {
     const auto& limits = state_->limits;
@@ -232,7 +281,7 @@ class Connection final : public ConnectionBase, public Exchange {
 
   std::shared_ptr<Server::State> state_;
   Stream stream_;
-  tcp::endpoint remote_;
+  Peer peer_;
   beast::flat_buffer buffer_;
   bool keep_alive_ = false;
   bool responded_ = false;
@@ -275,9 +324,17 @@ asio::awaitable<void> accept_loop(std::shared_ptr<Server::State> state) {
       if (state->rejecting < 64) asio::co_spawn(state->ex, refuse(state, std::move(socket)), asio::detached);
       continue;
     }
-    auto conn = std::make_shared<Connection<beast::tcp_stream>>(state, beast::tcp_stream(std::move(socket)), remote);
-    asio::co_spawn(
-        state->ex, [conn]() -> asio::awaitable<void> { co_await conn->run(); }, asio::detached);
+    if (state->tls) {
+      auto context = state->tls();  // the material current at accept time
+      auto conn = std::make_shared<Connection<TlsStream>>(
+          state, TlsStream(beast::tcp_stream(std::move(socket)), *context), remote);
+      asio::co_spawn(
+          state->ex, [conn, context]() -> asio::awaitable<void> { co_await conn->run(); }, asio::detached);
+    } else {
+      auto conn = std::make_shared<Connection<beast::tcp_stream>>(state, beast::tcp_stream(std::move(socket)), remote);
+      asio::co_spawn(
+          state->ex, [conn]() -> asio::awaitable<void> { co_await conn->run(); }, asio::detached);
+    }
   }
 }
 
@@ -307,6 +364,8 @@ Result<void> Server::listen(const std::string& host_port) {
   if (ec) return make_error(ErrorCode::internal, "cannot listen on " + host_port + ": " + ec.message());
   return {};
 }
+
+void Server::use_tls(TlsProvider provider) { state_->tls = std::move(provider); }
 
 void Server::start() { asio::co_spawn(state_->ex, accept_loop(state_), asio::detached); }
 

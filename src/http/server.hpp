@@ -21,6 +21,10 @@ namespace mcp_sidecar {
 class Metrics;
 }
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace mcp_sidecar::http {
 
 namespace beast = boost::beast;
@@ -28,12 +32,21 @@ using Request = beast::http::request<beast::http::string_body>;
 using Response = beast::http::response<beast::http::string_body>;
 using StreamHead = beast::http::response<beast::http::empty_body>;
 
+// Who is on the other end of a connection. `identity` is the verified client certificate's
+// identity (URI SAN, else DNS SAN, else CN), empty without TLS or without a client certificate.
+struct Peer {
+  asio::ip::tcp::endpoint remote;
+  bool tls = false;
+  std::string identity;
+};
+
 // One request's way back to its client. A handler answers exactly once: respond(), or
 // begin_stream() + write_chunk()... + end_stream(). Methods return false when the client is gone.
 class Exchange {
  public:
   virtual ~Exchange() = default;
   virtual const asio::ip::tcp::endpoint& remote() const = 0;
+  virtual const Peer& peer() const = 0;
   virtual asio::awaitable<bool> respond(Response response) = 0;
   virtual asio::awaitable<bool> begin_stream(StreamHead head) = 0;
   virtual asio::awaitable<bool> write_chunk(std::string_view data) = 0;
@@ -54,6 +67,11 @@ class Server {
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
+
+  // Serve TLS: each new connection handshakes with the context the provider returns at accept
+  // time (so reloaded certificates apply to new connections only). Call before start().
+  using TlsProvider = std::function<std::shared_ptr<boost::asio::ssl::context>()>;
+  void use_tls(TlsProvider provider);
 
   // Binds and listens on "host:port" (port 0 picks one).
   Result<void> listen(const std::string& host_port);

@@ -38,7 +38,18 @@ Outbound::Outbound(asio::any_io_executor ex, const config::Config& config, Metri
           ex, "outbound", config.outbound.limits,
           [this](http::Request& req, http::Exchange& exchange) { return api_.handle(req, exchange); }, metrics) {}
 
-Result<void> Outbound::listen() { return server_.listen(config_.outbound.listen); }
+Result<void> Outbound::listen() {
+  for (auto& u : upstreams_)
+    if (auto r = u->load(); !r) return r;
+  return server_.listen(config_.outbound.listen);
+}
+
+std::vector<tls::ReloadingContext*> Outbound::tls_contexts() {
+  std::vector<tls::ReloadingContext*> out;
+  for (auto& u : upstreams_)
+    if (auto* c = u->tls_context()) out.push_back(c);
+  return out;
+}
 
 json Outbound::debug_pools() const {
   json servers = json::array();

@@ -17,7 +17,10 @@ class Outbound {
   Outbound(asio::any_io_executor ex, const config::Config& config, Metrics& metrics, CallLog& calls,
            std::string version);
 
+  // Loads TLS material, then binds the listener.
   Result<void> listen();
+  // The TLS contexts of https upstreams, for the file watcher.
+  std::vector<tls::ReloadingContext*> tls_contexts();
   void start() {
     server_.start();
     for (auto& u : upstreams_) u->start();

@@ -10,6 +10,23 @@ namespace mcp_sidecar::outbound {
 
 namespace {
 constexpr int kMaxToolPages = 100;
+
+std::unique_ptr<tls::ReloadingContext> make_tls(const config::ServerConfig& server) {
+  if (server.url.rfind("https://", 0) != 0) return nullptr;
+  tls::ClientFiles files{server.tls.ca_file, server.tls.cert_file, server.tls.key_file};
+  std::vector<std::string> watched;
+  for (const auto* f : {&files.ca_file, &files.cert_file, &files.key_file})
+    if (!f->empty()) watched.push_back(*f);
+  return std::make_unique<tls::ReloadingContext>("upstream:" + server.name, std::move(watched),
+                                                 [files] { return tls::make_client_context(files); });
+}
+}  // namespace
+
+Result<void> Upstream::load() {
+  if (!tls_) return {};
+  if (auto r = tls_->load(); !r)
+    return make_error(ErrorCode::internal, "server " + server_.name + ": " + r.error().message);
+  return {};
 }
 
 Upstream::Upstream(asio::any_io_executor ex, const config::OutboundConfig& outbound, const config::ServerConfig& server,
@@ -25,11 +42,17 @@ Upstream::Upstream(asio::any_io_executor ex, const config::OutboundConfig& outbo
                 std::move(version),
                 outbound.max_stream_resumptions,
                 [&counter = metrics.stream_resumptions_total.Add({{"server", server.name}})] { counter.Increment(); }},
+      tls_(make_tls(server)),
       connections_(
           ex, *http::parse_url(server.url),
-          {outbound.upstream.max_connections, outbound.upstream.idle_timeout, outbound.connect_timeout},
-          [&metrics, name = server.name](bool ok) {
-            metrics.upstream_connections_total.Add({{"server", name}, {"outcome", ok ? "ok" : "error"}}).Increment();
+          {outbound.upstream.max_connections,
+           outbound.upstream.idle_timeout,
+           outbound.connect_timeout,
+           {tls_ ? http::ConnectionPool::Tls{[this] { return tls_->current(); }, server.tls.server_name,
+                                             server.tls.expect_identity}
+                 : http::ConnectionPool::Tls{}}},
+          [&metrics, name = server.name](std::string_view outcome) {
+            metrics.upstream_connections_total.Add({{"server", name}, {"outcome", std::string(outcome)}}).Increment();
           }),
       sessions_(
           ex,

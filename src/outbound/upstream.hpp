@@ -9,6 +9,7 @@
 #include "outbound/session_pool.hpp"
 #include "outbound/streamable_http.hpp"
 #include "telemetry/log.hpp"
+#include "tls/tls.hpp"
 
 #include <memory>
 
@@ -29,6 +30,11 @@ class Upstream {
            Metrics& metrics, std::string version);
   Upstream(const Upstream&) = delete;
   Upstream& operator=(const Upstream&) = delete;
+
+  // Loads TLS material for an https upstream; an error here stops startup.
+  Result<void> load();
+  // The client TLS context that follows its files, or null for plain http.
+  tls::ReloadingContext* tls_context() { return tls_.get(); }
 
   const std::string& name() const { return server_.name; }
   const config::ServerConfig& config() const { return server_; }
@@ -75,6 +81,7 @@ class Upstream {
   Metrics& metrics_;
   milliseconds call_timeout_;
   StreamableHttpSettings settings_;
+  std::unique_ptr<tls::ReloadingContext> tls_;
   http::ConnectionPool connections_;
   SessionPool sessions_;
   int inflight_ = 0;

@@ -50,6 +50,8 @@ Metrics::Metrics(const std::string& version)
                          "Downstream connections open now, by listener.")),
       http_rejections_total(family(prometheus::BuildCounter(), *registry_, "mcp_sidecar_http_rejections_total",
                                    "Downstream requests refused by a listener's bounds, by reason.")),
+      tls_handshakes_total(family(prometheus::BuildCounter(), *registry_, "mcp_sidecar_tls_handshakes_total",
+                                  "TLS handshakes on a listener, by outcome (refusals by reason).")),
       auth_total(family(prometheus::BuildCounter(), *registry_, "mcp_sidecar_auth_total",
                         "Authentication decisions, by method and outcome.")),
       auth_disabled(family(prometheus::BuildGauge(), *registry_, "mcp_sidecar_auth_disabled",

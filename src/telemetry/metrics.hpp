@@ -57,6 +57,8 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& connections;
   // {listener, reason=max_connections|body_too_large|headers_too_large|bad_request|timeout}
   prometheus::Family<prometheus::Counter>& http_rejections_total;
+  // {listener, outcome=ok|resumed|no_certificate|unknown_ca|expired|not_yet_valid|bad_certificate|handshake}
+  prometheus::Family<prometheus::Counter>& tls_handshakes_total;
   // {method=bearer|mtls|none, outcome=ok|denied|disabled}
   prometheus::Family<prometheus::Counter>& auth_total;
   // {direction, server}: 1 when traffic to/from that server carries no credentials

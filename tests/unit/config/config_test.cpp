@@ -89,7 +89,7 @@ outbound:
                 "c.yaml", env_of({}));
   EXPECT_FALSE(r.config);
   EXPECT_TRUE(has_error(r, "outbound.servers[0].name"));
-  EXPECT_TRUE(has_error(r, "outbound.servers[1].url: expected an http:// URL"));
+  EXPECT_TRUE(has_error(r, "outbound.servers[1].url: expected an http:// or https:// URL"));
   EXPECT_TRUE(has_error(r, "outbound.servers[2].name: duplicate server name"));
 }
 
@@ -189,6 +189,85 @@ TEST(Config, EffectiveConfigRoundTripsThroughLoad) {
   auto second = load(to_yaml(*first.config), "printed.yaml", env_of({}));
   ASSERT_TRUE(second.config) << second.errors.front();
   EXPECT_EQ(second.config->outbound.pool_size, 3);
+}
+
+TEST(Config, InboundAuthModeIsDerivedFromWhatIsConfigured) {
+  const char* tls = R"(
+inbound:
+  forward_to: http://127.0.0.1:8000
+  auth:
+    tls: {cert_file: s.crt, key_file: s.key, client_ca_file: ca.crt}
+)";
+  auto certs = load(tls, "c.yaml", env_of({}));
+  ASSERT_TRUE(certs.config) << certs.errors.front();
+  EXPECT_EQ(certs.config->inbound.effective_mode(), AuthMode::mtls);
+  auto both = load(tls, "c.yaml", env_of({{"MCP_BEARER_TOKEN", "t"}}));
+  ASSERT_TRUE(both.config);
+  EXPECT_EQ(both.config->inbound.effective_mode(), AuthMode::mtls_or_bearer);
+  auto tokens = load("inbound: {forward_to: 'http://127.0.0.1:8000'}\n", "c.yaml", env_of({{"MCP_BEARER_TOKEN", "t"}}));
+  ASSERT_TRUE(tokens.config);
+  EXPECT_EQ(tokens.config->inbound.effective_mode(), AuthMode::bearer);
+  auto none = load("inbound: {forward_to: 'http://127.0.0.1:8000'}\n", "c.yaml", env_of({}));
+  ASSERT_TRUE(none.config);
+  EXPECT_EQ(none.config->inbound.effective_mode(), AuthMode::none);
+}
+
+TEST(Config, RequireAuthRefusesAGateWithoutAuthentication) {
+  auto r = load("inbound: {forward_to: 'http://127.0.0.1:8000', require_auth: true}\n", "c.yaml", env_of({}));
+  EXPECT_FALSE(r.config);
+  EXPECT_TRUE(has_error(r, "inbound.require_auth: authentication is required but none is configured"));
+}
+
+TEST(Config, AnExplicitModeNeedsItsMaterial) {
+  auto r = load("inbound:\n  auth: {mode: mtls}\n", "c.yaml", env_of({}));
+  EXPECT_TRUE(has_error(r, "inbound.auth.mode: mtls needs auth.tls.client_ca_file"));
+  auto b = load("inbound:\n  auth: {mode: mtls-or-bearer, tls: {cert_file: a, key_file: b, client_ca_file: c}}\n",
+                "c.yaml", env_of({}));
+  EXPECT_TRUE(has_error(b, "mtls-or-bearer needs auth.tls.client_ca_file and bearer tokens"));
+  auto c = load("inbound:\n  auth: {tls: {client_ca_file: c}}\n", "c.yaml", env_of({}));
+  EXPECT_TRUE(has_error(c, "client certificates need a TLS listener"));
+}
+
+TEST(Config, PolicyRulesKeepTheirOrderAndLines) {
+  auto r = load(R"(inbound:
+  policy:
+    - callers: ["spiffe://kyc.local/ns/kyc/sa/orchestrator"]
+      tools: ["*"]
+    - callers: ["bearer:auditor"]
+      tools: ["get_*"]
+      prompts: ["summary"]
+    - tools: ["x"]
+)",
+                "p.yaml", env_of({}));
+  EXPECT_TRUE(has_error(r, "p.yaml:8: inbound.policy[2].callers: a rule needs at least one caller"));
+  auto ok = load(R"(inbound:
+  policy:
+    - {callers: ["*"], tools: ["ping"]}
+    - {callers: ["bearer:auditor"], tools: ["get_*"], resources: ["kyc://cases/*"]}
+)",
+                 "p.yaml", env_of({}));
+  ASSERT_TRUE(ok.config) << ok.errors.front();
+  const auto& policy = ok.config->inbound.policy;
+  ASSERT_EQ(policy.size(), 2u);
+  EXPECT_TRUE(ok.config->inbound.policy_set);
+  EXPECT_EQ(policy[1].callers[0], "bearer:auditor");
+  EXPECT_EQ(policy[1].resources[0], "kyc://cases/*");
+  EXPECT_EQ(policy[1].line, 4);
+}
+
+TEST(Config, HttpsUpstreamsTakeTlsSettings) {
+  auto r = load(R"(outbound:
+  servers:
+    - name: sanctions
+      url: https://sanctions.kyc.svc:7443/mcp
+      tls: {ca_file: ca.crt, cert_file: o.crt, key_file: o.key, expect_identity: "spiffe://kyc.local/ns/kyc/sa/sanctions"}
+    - name: plain
+      url: http://127.0.0.1:1/mcp
+      tls: {ca_file: ca.crt}
+)",
+                "t.yaml", env_of({}));
+  EXPECT_TRUE(has_error(r, "outbound.servers[1].tls: TLS settings need an https:// URL"));
+  EXPECT_EQ(r.errors.size(), 1u);
 }
 
 TEST(Config, HostPortParsing) {
