@@ -3,6 +3,8 @@
 //   mcp-sidecar --check-config [--config PATH]   validate, print the effective config, exit 0/1
 #include "admin/admin.hpp"
 #include "config/config.hpp"
+#include "core/file_stamp.hpp"
+#include "inbound/inbound.hpp"
 #include "outbound/outbound.hpp"
 #include "telemetry/call_log.hpp"
 #include "telemetry/log.hpp"
@@ -75,10 +77,107 @@ std::string address_of(const asio::ip::tcp::endpoint& ep) {
   return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
 }
 
-// Not ready -> keep serving local calls for shutdown.delay -> stop accepting -> drain in-flight
-// calls up to shutdown.grace -> cancel the rest -> close upstream sessions -> stop.
+struct Roles {
+  std::optional<outbound::Outbound> outbound;
+  std::optional<inbound::Inbound> inbound;
+  std::optional<admin::Admin> admin;
+};
+
+// Keeps what lives in files current: TLS material and tokens (each re-read when it changes; a
+// bad file keeps the old one), and the configuration file itself (its live parts apply, the
+// rest is reported as needing a restart).
+class Watcher {
+ public:
+  Watcher(asio::any_io_executor ex, const config::Config& config, Metrics& metrics, Roles& roles)
+      : config_(config), metrics_(metrics), roles_(roles), wake_(std::make_unique<Notifier>(ex)) {
+    if (roles.inbound && roles.inbound->tls_context()) contexts_.push_back(roles.inbound->tls_context());
+    if (roles.outbound)
+      for (auto* c : roles.outbound->tls_contexts()) contexts_.push_back(c);
+    for (auto* c : contexts_) report_expiry(*c);
+    if (config.source != "(defaults)") config_stamp_ = file_stamp({config.source});
+  }
+
+  asio::awaitable<void> run() {
+    while (!stopping_) {
+      co_await wake_->wait_until(Clock::now() + config_.reload.interval);
+      if (stopping_) break;
+      check();
+    }
+  }
+  void stop() {
+    stopping_ = true;
+    wake_->notify_all();
+  }
+
+  void check() {
+    for (auto* c : contexts_) {
+      switch (c->check()) {
+        case tls::ReloadingContext::Check::unchanged:
+          break;
+        case tls::ReloadingContext::Check::reloaded:
+          metrics_.file_reloads_total.Add({{"file", c->name()}, {"outcome", "ok"}}).Increment();
+          log::info("tls_reloaded", {{"cert", c->name()}});
+          report_expiry(*c);
+          break;
+        case tls::ReloadingContext::Check::failed:
+          metrics_.file_reloads_total.Add({{"file", c->name()}, {"outcome", "error"}}).Increment();
+          log::warn("tls_reload_failed",
+                    {{"cert", c->name()}, {"error", c->last_error()}, {"message", "keeping the material in use"}});
+          break;
+      }
+    }
+    if (roles_.inbound) roles_.inbound->check_tokens();
+    check_config();
+  }
+
+ private:
+  void report_expiry(const tls::ReloadingContext& c) {
+    if (auto t = c.expiry())
+      metrics_.cert_expiry_timestamp_seconds.Add({{"cert", c.name()}}).Set(static_cast<double>(*t));
+  }
+
+  void check_config() {
+    if (config_stamp_.empty()) return;
+    auto stamp = file_stamp({config_.source});
+    if (stamp == config_stamp_) return;
+    config_stamp_ = stamp;
+    auto next = config::load_file(config_.source, config::process_env());
+    if (!next.config) {
+      metrics_.config_reloads_total.Add({{"outcome", "error"}}).Increment();
+      log::warn("config_reload_failed", {{"errors", next.errors}, {"message", "keeping the configuration in use"}});
+      return;
+    }
+    // Live: the inbound policy and the log level. Everything else is reported.
+    if (roles_.inbound) roles_.inbound->apply(next.config->inbound);
+    if (next.config->log.level != log::level_name()) log::set_level(next.config->log.level);
+    auto before = config::to_json(config_, true);
+    auto after = config::to_json(*next.config, true);
+    before["log"].erase("level");
+    after["log"].erase("level");
+    if (before.contains("inbound")) before["inbound"].erase("policy");
+    if (after.contains("inbound")) after["inbound"].erase("policy");
+    nlohmann::json restart = nlohmann::json::array();
+    for (const auto& op : nlohmann::json::diff(before, after)) restart.push_back(op["path"]);
+    metrics_.config_reloads_total.Add({{"outcome", "ok"}}).Increment();
+    log::info("config_reloaded", {{"applied", {"inbound.policy", "log.level"}}});
+    if (!restart.empty())
+      log::warn("config_restart_required", {{"changed", restart}, {"message", "these changes apply after a restart"}});
+  }
+
+  const config::Config& config_;
+  Metrics& metrics_;
+  Roles& roles_;
+  std::vector<tls::ReloadingContext*> contexts_;
+  std::string config_stamp_;
+  std::unique_ptr<Notifier> wake_;
+  bool stopping_ = false;
+};
+
+// Not ready -> keep serving for shutdown.delay (the app in the pod may still be finishing; the
+// endpoint leaves the Service meanwhile) -> stop accepting -> drain in-flight calls up to
+// shutdown.grace -> cancel the rest -> close upstream sessions -> stop.
 asio::awaitable<void> run_shutdown(asio::signal_set& signals, const config::Config& config, admin::Health& health,
-                                   outbound::Outbound* outbound, admin::Admin* admin) {
+                                   Roles& roles, Watcher& watcher) {
   auto [ec, signo] = co_await signals.async_wait(asio::as_tuple(asio::use_awaitable));
   if (ec) co_return;
   log::info("shutdown_started", {{"signal", signo == SIGTERM ? "SIGTERM" : "SIGINT"},
@@ -86,19 +185,27 @@ asio::awaitable<void> run_shutdown(asio::signal_set& signals, const config::Conf
                                  {"grace_seconds", config.shutdown.grace.count() / 1000.0}});
   health.set_shutting_down();
   if (config.shutdown.delay.count() > 0) co_await sleep_for(config.shutdown.delay);
-  if (outbound) {
-    outbound->stop_accepting();
-    outbound->drain();
-    co_await outbound->wait_idle(Clock::now() + config.shutdown.grace);
-    if (auto left = outbound->connections(); left > 0) {
-      // Grace is over: calls still in flight are cancelled; their callers get a 503.
-      log::warn("shutdown_cancelling", {{"connections", left}});
-      outbound->cancel_inflight();
-      co_await outbound->wait_idle(Clock::now() + std::chrono::seconds(1));
-    }
-    co_await outbound->close(Clock::now() + config.shutdown.close_timeout);
+  auto& out = roles.outbound;
+  auto& in = roles.inbound;
+  if (out) out->stop_accepting(), out->drain();
+  if (in) in->stop_accepting(), in->drain();
+  const auto grace_end = Clock::now() + config.shutdown.grace;
+  if (out) co_await out->wait_idle(grace_end);
+  if (in) co_await in->wait_idle(grace_end);
+  const std::size_t left = (out ? out->connections() : 0) + (in ? in->connections() : 0);
+  if (left > 0) {
+    // Grace is over: calls still in flight are cancelled; their callers get a 503.
+    log::warn("shutdown_cancelling", {{"connections", left}});
+    if (out) out->cancel_inflight();
+    if (in) in->cancel_inflight();
+    const auto cut = Clock::now() + std::chrono::seconds(1);
+    if (out) co_await out->wait_idle(cut);
+    if (in) co_await in->wait_idle(cut);
   }
-  if (admin) admin->stop();
+  if (in) in->close();
+  if (out) co_await out->close(Clock::now() + config.shutdown.close_timeout);
+  if (roles.admin) roles.admin->stop();
+  watcher.stop();
   signals.cancel();
   log::info("shutdown_complete");
 }
@@ -130,8 +237,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   const config::Config& config = *loaded.config;
-  if (!config.outbound.enabled) {
-    std::cerr << "mcp-sidecar: config error: no role enabled (add an outbound: section or set MCP_SERVERS)\n";
+  if (!config.outbound.enabled && !config.inbound.enabled) {
+    std::cerr << "mcp-sidecar: config error: no role enabled (add an outbound: or inbound: section, or set "
+                 "MCP_SERVERS or MCP_INBOUND_FORWARD_TO)\n";
     return 1;
   }
   if (args->check) {
@@ -149,43 +257,58 @@ int main(int argc, char** argv) {
   log::set_suppression_hook([&counter = metrics.log_suppressed_total.Add({})] { counter.Increment(); });
   CallLog calls(static_cast<std::size_t>(config.admin.recent_calls));
   admin::Health health;
-  std::optional<outbound::Outbound> outbound;
-  std::optional<admin::Admin> admin;
+  Roles roles;
 
   log::info("starting", {{"version", MCP_SIDECAR_VERSION}, {"config", config.source}});
-  nlohmann::json no_credentials = nlohmann::json::array();
-  for (const auto& s : config.outbound.servers)
-    if (config.outbound.bearer_token_of(s).empty()) no_credentials.push_back(s.name);
-  if (!no_credentials.empty())
-    log::warn("auth_disabled", {{"direction", "outbound"},
-                                {"servers", no_credentials},
-                                {"message",
-                                 "MCP_BEARER_TOKEN is empty: upstream calls carry NO credentials. "
-                                 "Development only; set MCP_BEARER_TOKEN (or bearer_token_file)."}});
-
-  outbound.emplace(ioc.get_executor(), config, metrics, calls, MCP_SIDECAR_VERSION);
-  if (auto r = outbound->listen(); !r) {
-    log::error("listen_failed", {{"role", "outbound"}, {"error", r.error().message}});
+  auto fail = [](std::string_view role, const Error& e) {
+    log::error("startup_failed", {{"role", role}, {"error", e.message}});
     return 1;
+  };
+  if (config.outbound.enabled) {
+    nlohmann::json no_credentials = nlohmann::json::array();
+    for (const auto& s : config.outbound.servers)
+      if (config.outbound.bearer_token_of(s).empty() && s.tls.cert_file.empty()) no_credentials.push_back(s.name);
+    if (!no_credentials.empty())
+      log::warn("auth_disabled", {{"direction", "outbound"},
+                                  {"servers", no_credentials},
+                                  {"message",
+                                   "MCP_BEARER_TOKEN is empty: upstream calls carry NO credentials. "
+                                   "Development only; set MCP_BEARER_TOKEN (or bearer_token_file)."}});
+    roles.outbound.emplace(ioc.get_executor(), config, metrics, calls, MCP_SIDECAR_VERSION);
+    if (auto r = roles.outbound->listen(); !r) return fail("outbound", r.error());
+  }
+  if (config.inbound.enabled) {
+    roles.inbound.emplace(ioc.get_executor(), config, metrics, calls);
+    if (auto r = roles.inbound->listen(); !r) return fail("inbound", r.error());
+    health.add_check("local_server", [&](std::string& why) { return roles.inbound->ready(why); });
   }
   if (config.admin.enabled) {
-    admin.emplace(ioc.get_executor(), config.admin, metrics, calls, health);
-    admin->add_view("pools", [&] { return outbound->debug_pools(); });
-    admin->add_view("config", [&] { return config::to_json(config, true); });
-    if (auto r = admin->listen(); !r) {
-      log::error("listen_failed", {{"role", "admin"}, {"error", r.error().message}});
-      return 1;
-    }
-    admin->start();
-    log::info("listening", {{"role", "admin"}, {"address", address_of(admin->local_endpoint())}});
+    roles.admin.emplace(ioc.get_executor(), config.admin, metrics, calls, health);
+    if (roles.outbound) roles.admin->add_view("pools", [&] { return roles.outbound->debug_pools(); });
+    roles.admin->add_view("config", [&] { return config::to_json(config, true); });
+    if (auto r = roles.admin->listen(); !r) return fail("admin", r.error());
+    roles.admin->start();
+    log::info("listening", {{"role", "admin"}, {"address", address_of(roles.admin->local_endpoint())}});
   }
-  outbound->start();
-  log::info("listening", {{"role", "outbound"},
-                          {"address", address_of(outbound->local_endpoint())},
-                          {"servers", config.outbound.servers.size()}});
+  if (roles.outbound) {
+    roles.outbound->start();
+    log::info("listening", {{"role", "outbound"},
+                            {"address", address_of(roles.outbound->local_endpoint())},
+                            {"servers", config.outbound.servers.size()}});
+  }
+  if (roles.inbound) {
+    roles.inbound->start();
+    log::info("listening", {{"role", "inbound"},
+                            {"address", address_of(roles.inbound->local_endpoint())},
+                            {"tls", !config.inbound.tls.cert_file.empty()},
+                            {"auth", config::to_string(config.inbound.effective_mode())},
+                            {"forward_to", config.inbound.forward_to}});
+  }
 
+  Watcher watcher(ioc.get_executor(), config, metrics, roles);
+  asio::co_spawn(ioc, watcher.run(), asio::detached);
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
-  asio::co_spawn(ioc, run_shutdown(signals, config, health, &*outbound, admin ? &*admin : nullptr), asio::detached);
+  asio::co_spawn(ioc, run_shutdown(signals, config, health, roles, watcher), asio::detached);
   log::info("ready");
   ioc.run();
   return 0;

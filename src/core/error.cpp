@@ -17,8 +17,10 @@ constexpr Mapping mapping(ErrorCode code) {
       return {400, -32602, "bad_request", "rejected"};
     case ErrorCode::bad_case_id:
       return {400, -32602, "bad_case_id", "rejected"};
+    case ErrorCode::unauthenticated:
+      return {401, -32001, "unauthenticated", "rejected"};
     case ErrorCode::forbidden:
-      return {403, -32600, "forbidden", "rejected"};
+      return {403, -32003, "forbidden", "rejected"};
     case ErrorCode::unknown_server:
       return {404, -32601, "unknown_server", "rejected"};
     case ErrorCode::unknown_tool:

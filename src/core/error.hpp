@@ -12,7 +12,8 @@ namespace mcp_sidecar {
 enum class ErrorCode {
   bad_request,         // malformed body, arguments that are not an object, ...
   bad_case_id,         // case_id invalid, or header and argument disagree
-  forbidden,           // Host/Origin refused, debug endpoint from a non-loopback peer
+  unauthenticated,     // no or bad credentials at the inbound gate
+  forbidden,           // Host/Origin refused, debug endpoint from a non-loopback peer, policy denial
   unknown_server,      // no upstream of that name
   unknown_tool,        // the upstream does not list that tool
   not_found,           // no such route

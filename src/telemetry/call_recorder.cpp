@@ -24,6 +24,7 @@ void CallRecorder::start() {
                       {"method", record_.method}};
   if (!record_.tool.empty()) f["tool"] = record_.tool;
   if (!record_.caller.empty()) f["caller"] = record_.caller;
+  if (!logged_arguments_.is_null()) f["arguments"] = logged_arguments_;
   log::info("call_start", f);
 }
 

@@ -20,6 +20,8 @@ class CallRecorder {
 
   void set_case_id(std::string case_id) { record_.case_id = std::move(case_id); }
   void set_caller(std::string caller) { record_.caller = std::move(caller); }
+  // Argument values the operator allowed in logs (log_arguments), shown in call_start.
+  void set_logged_arguments(nlohmann::json args) { logged_arguments_ = std::move(args); }
   // Whether the tool name may be used as a metric label.
   void set_tool_listed(bool listed) { tool_listed_ = listed; }
   // Logs call_start (call once the case id is known).
@@ -32,6 +34,7 @@ class CallRecorder {
   CallLog& calls_;
   CallRecord record_;
   bool tool_listed_ = false;
+  nlohmann::json logged_arguments_;
   bool finished_ = false;
   std::chrono::steady_clock::time_point started_;
 };

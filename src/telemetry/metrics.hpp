@@ -61,6 +61,14 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& tls_handshakes_total;
   // {method=bearer|mtls|none, outcome=ok|denied|disabled}
   prometheus::Family<prometheus::Counter>& auth_total;
+  // {server}: requests the inbound policy refused (each element of a batch counts)
+  prometheus::Family<prometheus::Counter>& authz_denied_total;
+  // {cert}: notAfter of every certificate in use, Unix seconds
+  prometheus::Family<prometheus::Gauge>& cert_expiry_timestamp_seconds;
+  // {outcome=ok|error|unchanged}: re-reads of the configuration file
+  prometheus::Family<prometheus::Counter>& config_reloads_total;
+  // {file=<tls context>|tokens, outcome=ok|error}: re-reads of certificates, keys, CA bundles, tokens
+  prometheus::Family<prometheus::Counter>& file_reloads_total;
   // {direction, server}: 1 when traffic to/from that server carries no credentials
   prometheus::Family<prometheus::Gauge>& auth_disabled;
   // {}: warning lines not written because of rate limiting

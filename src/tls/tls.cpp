@@ -1,10 +1,11 @@
 #include "tls/tls.hpp"
 
+#include "core/file_stamp.hpp"
+
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
-#include <sys/stat.h>
 #include <boost/asio/ssl/context.hpp>
 
 #include <cstdio>
@@ -207,19 +208,7 @@ long first_verify_error(SSL* ssl) {
 ReloadingContext::ReloadingContext(std::string name, std::vector<std::string> files, Builder build)
     : name_(std::move(name)), files_(std::move(files)), build_(std::move(build)) {}
 
-std::string ReloadingContext::fingerprint() const {
-  std::string stamp;
-  for (const auto& f : files_) {
-    struct stat st {};
-    if (::stat(f.c_str(), &st) != 0) {
-      stamp += f + ":missing;";
-      continue;
-    }
-    stamp += f + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
-             std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + ";";
-  }
-  return stamp;
-}
+std::string ReloadingContext::fingerprint() const { return file_stamp(files_); }
 
 Result<void> ReloadingContext::load() {
   stamp_ = fingerprint();

@@ -1,0 +1,466 @@
+#include "inbound/gate.hpp"
+
+#include "mcp/json_parse.hpp"
+#include "mcp/jsonrpc.hpp"
+#include "mcp/protocol.hpp"
+#include "mcp/sse_framer.hpp"
+#include "telemetry/call_recorder.hpp"
+#include "telemetry/metrics.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/url/parse.hpp>
+
+namespace mcp_sidecar::inbound {
+
+namespace bhttp = boost::beast::http;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr std::string_view kIdentityHeader = "X-MCP-Client-Identity";
+constexpr std::size_t kMaxBufferedResponse = 16 << 20;
+constexpr std::size_t kMaxEventBytes = 16 << 20;
+constexpr std::size_t kMaxParkedPerSession = 1024;
+
+bool is_hop_by_hop(std::string_view name) {
+  static constexpr std::string_view kHopByHop[] = {"connection",          "keep-alive", "proxy-authenticate",
+                                                   "proxy-authorization", "te",         "trailer",
+                                                   "transfer-encoding",   "upgrade",    "proxy-connection"};
+  for (auto h : kHopByHop)
+    if (boost::beast::iequals(name, h)) return true;
+  return false;
+}
+
+// Header names the Connection header lists are hop-by-hop too.
+template <class Fields>
+bool listed_in_connection(const Fields& fields, std::string_view name) {
+  auto connection = fields[bhttp::field::connection];
+  std::size_t start = 0;
+  while (start < connection.size()) {
+    auto comma = connection.find(',', start);
+    auto token = connection.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+    while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+    if (boost::beast::iequals(token, name)) return true;
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return false;
+}
+
+std::string id_key(const json& id) { return id.dump(); }
+
+json rpc_error(const json& id, ErrorCode code, std::string_view message) {
+  return mcp::make_error(id, jsonrpc_code(code), message);
+}
+
+http::Response json_reply(unsigned status, const json& body, unsigned version) {
+  return http::make_json_response(status, body, version);
+}
+
+}  // namespace
+
+// What the gate still owes callers for requests it let through: a tools/list to filter or a
+// tools/call to account for, keyed by JSON-RPC id.
+struct Gate::Pending {
+  struct Entry {
+    bool list = false;
+    std::string caller;
+    std::unique_ptr<CallRecorder> call;
+    TimePoint at = Clock::now();
+  };
+  std::map<std::string, Entry> entries;
+};
+
+// One forwarded request and what the gate learned about it.
+struct Gate::Exchange {
+  Caller caller;
+  std::string session;  // Mcp-Session-Id, or the legacy transport's sessionId
+  std::shared_ptr<Pending> pending = std::make_shared<Pending>();
+  std::vector<json> denied;  // JSON-RPC errors for denied batch elements, sent with the answer
+};
+
+Gate::Gate(asio::any_io_executor ex, const config::InboundConfig& config, const config::CaseIdConfig& case_id,
+           Metrics& metrics, CallLog& calls)
+    : ex_(ex),
+      config_(config),
+      case_id_(case_id),
+      metrics_(metrics),
+      calls_(calls),
+      auth_(config.effective_mode(), metrics),
+      policy_(std::make_shared<Policy>(config.policy, config.policy_set)),
+      upstream_(ex, *http::parse_url(config.forward_to),
+                {config.max_upstream_connections, std::chrono::seconds(4), config.connect_timeout, {}}),
+      probe_wake_(ex) {}
+
+Gate::~Gate() { stop(); }
+
+void Gate::start() { asio::co_spawn(ex_, probe_loop(), asio::detached); }
+
+void Gate::stop() {
+  stopping_ = true;
+  probe_wake_.notify_all();
+}
+
+asio::awaitable<void> Gate::probe_loop() {
+  const auto& url = upstream_.url();
+  while (!stopping_) {
+    boost::beast::tcp_stream probe(ex_);
+    probe.expires_after(config_.connect_timeout);
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(url.host, ec);
+    if (!ec) {
+      auto [cec] = co_await probe.async_connect(
+          asio::ip::tcp::endpoint(address, static_cast<unsigned short>(std::stoi(url.port))),
+          asio::as_tuple(asio::use_awaitable));
+      ec = cec;
+    }
+    bool ready = !ec;
+    if (ready != local_ready_) {
+      if (ready)
+        log::info("local_server_ready", {{"server", config_.name}});
+      else
+        log::warn("local_server_unreachable", {{"server", config_.name}, {"error", ec.message()}});
+    }
+    local_ready_ = ready;
+    probe.close();
+    if (stopping_) break;
+    co_await probe_wake_.wait_until(Clock::now() + config_.readiness_interval);
+  }
+}
+
+asio::awaitable<void> Gate::handle(http::Request& req, http::Exchange& ex) {
+  const unsigned version = req.version();
+  auto who = auth_.authenticate(req, ex.peer());
+  if (!who) {
+    auto res = json_reply(401, rpc_error(nullptr, ErrorCode::unauthenticated, who.error().message), version);
+    if (auth_.mode() != config::AuthMode::mtls) res.set(bhttp::field::www_authenticate, "Bearer realm=\"mcp-sidecar\"");
+    co_await ex.respond(std::move(res));
+    co_return;
+  }
+  Exchange state;
+  state.caller = std::move(who).value();
+  state.session = std::string(req[mcp::kSessionIdHeader]);
+  if (state.session.empty()) {  // legacy HTTP+SSE: POST /messages?sessionId=...
+    if (auto target = boost::urls::parse_origin_form(req.target())) {
+      auto params = target->params();
+      if (auto it = params.find("sessionId"); it != params.end()) state.session = "legacy:" + (*it).value;
+    }
+  }
+
+  if (req.method() != bhttp::verb::post || req.body().empty()) co_return co_await forward(req, ex, state, req.body());
+
+  auto parsed = mcp::parse_json(req.body());
+  if (!parsed || (!parsed->is_object() && !parsed->is_array())) {
+    co_await ex.respond(
+        json_reply(400, mcp::make_error(nullptr, mcp::kParseError, "the body is not a JSON-RPC message"), version));
+    co_return;
+  }
+  const bool batch = parsed->is_array();
+  json forwarded = json::array();
+  const auto policy = policy_;
+  for (auto& m : batch ? *parsed : json::array({*parsed})) {
+    if (mcp::classify(m) != mcp::MessageKind::request) {
+      forwarded.push_back(std::move(m));
+      continue;
+    }
+    const std::string method = m["method"];
+    const json& params = m.contains("params") && m["params"].is_object() ? m["params"] : json::object();
+    auto name_of = [&](const char* key) {
+      auto it = params.find(key);
+      return it != params.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    std::optional<std::pair<Target, std::string>> target;
+    if (method == "tools/call")
+      target.emplace(Target::tool, name_of("name"));
+    else if (method == "prompts/get")
+      target.emplace(Target::prompt, name_of("name"));
+    else if (method == "resources/read")
+      target.emplace(Target::resource, name_of("uri"));
+
+    std::unique_ptr<CallRecorder> recorder;
+    if (method == "tools/call") {
+      // case_id: the header, else _meta, else the argument.
+      std::string case_id(req[case_id_.header]);
+      const json args =
+          params.contains("arguments") && params["arguments"].is_object() ? params["arguments"] : json::object();
+      if (case_id.empty()) {
+        if (auto meta = params.find("_meta"); meta != params.end() && meta->is_object())
+          if (auto it = meta->find(case_id_.meta_key); it != meta->end() && it->is_string())
+            case_id = it->get<std::string>();
+      }
+      if (case_id.empty())
+        if (auto it = args.find(case_id_.argument); it != args.end() && it->is_string())
+          case_id = it->get<std::string>();
+      recorder = std::make_unique<CallRecorder>(metrics_, calls_, "inbound", config_.name, "tools/call", target->second,
+                                                case_id);
+      recorder->set_caller(state.caller.identity);
+      recorder->set_tool_listed(listed_tools_.count(target->second) > 0);
+      json logged = json::object();
+      for (const auto& name : config_.log_arguments)
+        if (auto it = args.find(name); it != args.end()) logged[name] = *it;
+      if (!logged.empty()) recorder->set_logged_arguments(std::move(logged));
+      recorder->start();
+    }
+    if (target && !policy->allows(state.caller.identity, target->first, target->second)) {
+      metrics_.authz_denied_total.Add({{"server", config_.name}}).Increment();
+      warnings_.warn(
+          "deny:" + state.caller.identity, "authz_denied",
+          {{"server", config_.name}, {"caller", state.caller.identity}, {"method", method}, {"name", target->second}});
+      if (recorder) recorder->finish("rejected", "forbidden");
+      state.denied.push_back(
+          rpc_error(m["id"], ErrorCode::forbidden, "forbidden: this caller may not use '" + target->second + "'"));
+      continue;
+    }
+    auto& entry = state.pending->entries[id_key(m["id"])];
+    entry.caller = state.caller.identity;
+    if (method == "tools/list") entry.list = true;
+    entry.call = std::move(recorder);
+    forwarded.push_back(std::move(m));
+  }
+
+  if (forwarded.empty()) {  // everything was denied: the server never sees it
+    json body = batch ? json(state.denied) : state.denied.front();
+    co_await ex.respond(json_reply(200, body, version));
+    co_return;
+  }
+  std::string body = state.denied.empty() ? std::move(req.body()) : (batch ? forwarded : forwarded[0]).dump();
+  co_await forward(req, ex, state, std::move(body));
+}
+
+asio::awaitable<void> Gate::forward(http::Request& req, http::Exchange& ex, Exchange& state, std::string body) {
+  const unsigned version = req.version();
+  auto fail = [&](ErrorCode code, std::string message) -> asio::awaitable<void> {
+    for (auto& [id, entry] : state.pending->entries)
+      if (entry.call) entry.call->finish(outcome_label(code), code_name(code));
+    state.pending->entries.clear();
+    warnings_.warn("forward:" + config_.name, "forward_failed", {{"server", config_.name}, {"error", message}});
+    json error = rpc_error(nullptr, code, message);
+    co_await ex.respond(json_reply(http_status(code), error, version));
+  };
+
+  auto lease = co_await upstream_.acquire(Clock::now() + config_.connect_timeout);
+  if (!lease) co_return co_await fail(ErrorCode::unavailable, "the local MCP server is not reachable");
+  auto& conn = *lease.value();
+
+  http::ClientRequest up{req.method(), req.target(), 11};
+  for (const auto& field : req) {
+    auto name = field.name_string();
+    if (is_hop_by_hop(name) || listed_in_connection(req, name) || boost::beast::iequals(name, kIdentityHeader))
+      continue;
+    if (!config_.keep_authorization && field.name() == bhttp::field::authorization) continue;
+    if (field.name() == bhttp::field::content_length) continue;
+    up.insert(name, field.value());
+  }
+  up.set(kIdentityHeader, state.caller.identity);
+  up.body() = std::move(body);
+  up.prepare_payload();
+
+  const auto response_deadline = Clock::now() + config_.response_timeout;
+  if (auto ec = co_await conn.write(up, response_deadline))
+    co_return co_await fail(ErrorCode::unavailable, "the local MCP server closed the connection");
+  http::ResponseParser parser;
+  parser.header_limit(64 << 10);
+  if (auto ec = co_await conn.read_header(parser, response_deadline)) {
+    if (ec == boost::beast::error::timeout)
+      co_return co_await fail(ErrorCode::timeout, "the local MCP server did not answer");
+    co_return co_await fail(ErrorCode::unavailable, "the local MCP server closed the connection");
+  }
+  const auto& head = parser.get();
+  const unsigned status = head.result_int();
+  if (status == 202 && !state.pending->entries.empty()) park_pending(state);
+
+  const bool sse = head[bhttp::field::content_type].starts_with("text/event-stream");
+  if (sse || (!parser.content_length() && parser.chunked())) {
+    http::StreamHead out{head.result(), version};
+    for (const auto& field : head)
+      if (!is_hop_by_hop(field.name_string()) && field.name() != bhttp::field::content_length &&
+          !listed_in_connection(head, field.name_string()))
+        out.insert(field.name_string(), field.value());
+    if (!co_await ex.begin_stream(std::move(out))) co_return;
+    if (sse) {
+      co_await stream_events(ex, conn, parser, state);
+    } else {
+      parser.body_limit(boost::none);
+      while (!parser.is_done()) {
+        if (auto ec = co_await conn.read_some(parser, Clock::now() + config_.stream_idle_timeout)) break;
+        auto& chunk = parser.get().body();
+        if (!co_await ex.write_chunk(chunk)) co_return;
+        chunk.clear();
+      }
+      conn.reusable = parser.is_done() && parser.keep_alive();
+      co_await ex.end_stream();
+    }
+    co_return;
+  }
+
+  parser.body_limit(kMaxBufferedResponse);
+  if (auto ec = co_await conn.read_rest(parser, response_deadline)) {
+    if (ec == bhttp::error::body_limit) co_return co_await fail(ErrorCode::upstream_protocol, "response too large");
+    co_return co_await fail(ErrorCode::unavailable, "the local MCP server closed the connection");
+  }
+  conn.reusable = parser.keep_alive();
+  http::Response res{head.result(), version};
+  for (const auto& field : head)
+    if (!is_hop_by_hop(field.name_string()) && field.name() != bhttp::field::content_length &&
+        !listed_in_connection(head, field.name_string()))
+      res.insert(field.name_string(), field.value());
+  res.body() = std::move(parser.get().body());
+  const bool json_body = head[bhttp::field::content_type].starts_with("application/json");
+  if (json_body && (!state.pending->entries.empty() || !state.denied.empty())) {
+    if (auto message = mcp::parse_json(res.body())) {
+      bool changed = on_response(*message, state);
+      if (!state.denied.empty()) {  // a batch: its denied elements answered alongside
+        if (!message->is_array()) *message = json::array({*message});
+        for (auto& d : state.denied) message->push_back(std::move(d));
+        changed = true;
+      }
+      if (changed) res.body() = message->dump();
+    }
+  }
+  // Calls whose answer did not come (a 4xx/5xx without a JSON-RPC body) end here.
+  for (auto& [id, entry] : state.pending->entries)
+    if (entry.call) entry.call->finish(status >= 500 ? "unavailable" : "rpc_error", "http_" + std::to_string(status));
+  co_await ex.respond(std::move(res));
+}
+
+asio::awaitable<void> Gate::stream_events(http::Exchange& ex, http::ClientConnection& conn,
+                                          http::ResponseParser& parser, Exchange& state) {
+  parser.body_limit(boost::none);
+  mcp::SseFramer framer(kMaxEventBytes);
+  std::vector<std::string> events;
+  // Denied elements of a batch are answered first, as events of this stream.
+  for (auto& d : state.denied) {
+    std::string event = "event: message\ndata: " + d.dump() + "\n\n";
+    if (!co_await ex.write_chunk(event)) co_return;
+  }
+  bool client_gone = false;
+  for (;;) {
+    auto& chunk = parser.get().body();
+    if (!chunk.empty()) {
+      events.clear();
+      const bool ok = framer.feed(chunk, events);
+      chunk.clear();
+      for (const auto& raw : events) {
+        auto out = process_event(raw, state);
+        if (!co_await ex.write_chunk(out)) {
+          client_gone = true;
+          break;
+        }
+      }
+      if (client_gone) break;
+      if (!ok) {
+        log::warn("event_too_large", {{"server", config_.name}});
+        break;
+      }
+    }
+    if (parser.is_done()) break;
+    if (auto ec = co_await conn.read_some(parser, Clock::now() + config_.stream_idle_timeout)) break;
+  }
+  if (client_gone) {
+    // Nobody is listening: the calls on this stream are cancelled from the caller's side.
+    for (auto& [id, entry] : state.pending->entries)
+      if (entry.call) entry.call->finish("cancelled", "client_gone");
+    state.pending->entries.clear();
+    co_return;
+  }
+  conn.reusable = parser.is_done() && parser.keep_alive() && framer.pending() == 0;
+  if (auto rest = framer.take_rest(); !rest.empty()) co_await ex.write_chunk(rest);
+  // Answers still owed may come on another stream (a resumed one): keep them there.
+  if (!state.pending->entries.empty()) park_pending(state);
+  co_await ex.end_stream();
+}
+
+std::string Gate::process_event(const std::string& raw, Exchange& state) {
+  std::string data = mcp::event_data(raw);
+  if (data.empty()) return raw;
+  // The legacy transport names its session in the first event of the GET /sse stream.
+  if (raw.find("event: endpoint") != std::string::npos || raw.find("event:endpoint") != std::string::npos) {
+    auto at = data.find("sessionId=");
+    if (at != std::string::npos) state.session = "legacy:" + data.substr(at + 10, data.find('&', at) - at - 10);
+    return raw;
+  }
+  if (state.pending->entries.empty() && (state.session.empty() || !parked_.count(state.session))) return raw;
+  auto message = mcp::parse_json(data);
+  if (!message) return raw;
+  if (!on_response(*message, state)) return raw;
+  return mcp::rewrite_event(raw, message->dump());
+}
+
+bool Gate::on_response(json& message, Exchange& state) {
+  if (message.is_array()) {
+    bool changed = false;
+    for (auto& m : message) changed = on_response(m, state) || changed;
+    return changed;
+  }
+  auto kind = mcp::classify(message);
+  if (kind != mcp::MessageKind::result && kind != mcp::MessageKind::error) return false;
+  const std::string key = id_key(message["id"]);
+  Pending::Entry entry;
+  if (auto it = state.pending->entries.find(key); it != state.pending->entries.end()) {
+    entry = std::move(it->second);
+    state.pending->entries.erase(it);
+  } else if (auto parked = parked_.find(state.session); !state.session.empty() && parked != parked_.end()) {
+    auto pit = parked->second->entries.find(key);
+    if (pit == parked->second->entries.end()) return false;
+    entry = std::move(pit->second);
+    parked->second->entries.erase(pit);
+    if (parked->second->entries.empty()) parked_.erase(parked);
+  } else {
+    return false;
+  }
+
+  if (entry.call) {
+    const char* outcome = "ok";
+    const char* error = "";
+    if (kind == mcp::MessageKind::error)
+      outcome = "rpc_error", error = "upstream_error";
+    else if (const auto& r = message["result"]; r.is_object() && r.contains("isError") && r["isError"] == true)
+      outcome = "tool_error";
+    entry.call->finish(outcome, error);
+    return false;
+  }
+  if (!entry.list || kind != mcp::MessageKind::result) return false;
+  auto& result = message["result"];
+  if (!result.is_object() || !result.contains("tools") || !result["tools"].is_array()) return false;
+  json kept = json::array();
+  const auto policy = policy_;
+  for (auto& tool : result["tools"]) {
+    if (!tool.is_object() || !tool.contains("name") || !tool["name"].is_string()) continue;
+    const std::string name = tool["name"];
+    if (listed_tools_.size() < 1000) listed_tools_.insert(name);
+    if (policy->allows(entry.caller, Target::tool, name)) kept.push_back(std::move(tool));
+  }
+  const bool changed = kept.size() != result["tools"].size();
+  result["tools"] = std::move(kept);
+  return changed;
+}
+
+void Gate::park_pending(Exchange& state) {
+  if (state.session.empty()) {
+    for (auto& [id, entry] : state.pending->entries)
+      if (entry.call) entry.call->finish("rpc_error", "no_response");
+    state.pending->entries.clear();
+    return;
+  }
+  auto& parked = parked_[state.session];
+  if (!parked) parked = std::make_shared<Pending>();
+  // Bounded: the oldest owed answers are given up first.
+  for (auto& [id, entry] : state.pending->entries) {
+    if (parked->entries.size() >= kMaxParkedPerSession) {
+      auto oldest = parked->entries.begin();
+      if (oldest->second.call) oldest->second.call->finish("rpc_error", "no_response");
+      parked->entries.erase(oldest);
+    }
+    parked->entries[id] = std::move(entry);
+  }
+  state.pending->entries.clear();
+  if (parked_.size() > 4096) parked_.erase(parked_.begin());  // sessions that never came back
+}
+
+}  // namespace mcp_sidecar::inbound

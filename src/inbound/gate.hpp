@@ -1,0 +1,81 @@
+// The inbound gate: the only way MCP traffic enters the pod. For every request on every path
+// (POST, GET, DELETE; /mcp, and /sse + /messages for legacy servers): authenticate the caller,
+// authorize each JSON-RPC request by caller and tool (batches element by element; a denied call
+// gets a JSON-RPC error and never reaches the server), forward to the local server with the
+// verified identity in X-MCP-Client-Identity (any incoming copy removed, hop-by-hop headers and,
+// unless configured, Authorization removed), and stream the answer back event by event,
+// rewriting only what must change (tools/list filtered to what the caller may call).
+// Logs case_id, caller, tool, outcome and duration at tool entry and exit. Single-threaded.
+#pragma once
+
+#include "config/config.hpp"
+#include "http/client.hpp"
+#include "http/server.hpp"
+#include "inbound/auth.hpp"
+#include "inbound/policy.hpp"
+#include "telemetry/call_log.hpp"
+#include "telemetry/log.hpp"
+
+#include <map>
+#include <memory>
+#include <set>
+#include <unordered_set>
+
+namespace mcp_sidecar {
+class CallRecorder;
+class Metrics;
+}  // namespace mcp_sidecar
+
+namespace mcp_sidecar::inbound {
+
+class Gate {
+ public:
+  Gate(asio::any_io_executor ex, const config::InboundConfig& config, const config::CaseIdConfig& case_id,
+       Metrics& metrics, CallLog& calls);
+  ~Gate();
+
+  asio::awaitable<void> handle(http::Request& req, http::Exchange& ex);
+
+  Authenticator& authenticator() { return auth_; }
+  void set_policy(std::shared_ptr<const Policy> policy) { policy_ = std::move(policy); }
+
+  // "The local server accepts connections", probed every readiness_interval.
+  void start();
+  void stop();
+  bool local_server_ready() const { return local_ready_; }
+  // End of the shutdown grace period: cut forwarded exchanges still running.
+  void abort_inflight() { upstream_.abort_inflight(); }
+  void close() { upstream_.close_all(); }
+
+  // Responses still owed for requests whose answer arrives on another stream
+  // (legacy HTTP+SSE, or a resumed stream).
+  struct Pending;
+
+ private:
+  struct Exchange;
+  asio::awaitable<void> forward(http::Request& req, http::Exchange& ex, Exchange& state, std::string body);
+  asio::awaitable<void> stream_events(http::Exchange& ex, http::ClientConnection& conn, http::ResponseParser& parser,
+                                      Exchange& state);
+  // Rewrites (tools/list) and accounts (tools/call) one JSON-RPC message; true if it changed.
+  bool on_response(nlohmann::json& message, Exchange& state);
+  std::string process_event(const std::string& raw, Exchange& state);
+  void park_pending(Exchange& state);
+  asio::awaitable<void> probe_loop();
+
+  asio::any_io_executor ex_;
+  const config::InboundConfig& config_;
+  const config::CaseIdConfig& case_id_;
+  Metrics& metrics_;
+  CallLog& calls_;
+  Authenticator auth_;
+  std::shared_ptr<const Policy> policy_;
+  http::ConnectionPool upstream_;
+  std::unordered_set<std::string> listed_tools_;            // names the server listed: the only tool labels
+  std::map<std::string, std::shared_ptr<Pending>> parked_;  // by session key
+  bool local_ready_ = false;
+  bool stopping_ = false;
+  Notifier probe_wake_;
+  log::RateLimited warnings_;
+};
+
+}  // namespace mcp_sidecar::inbound
