@@ -154,12 +154,19 @@ class Watcher {
     auto after = config::to_json(*next.config, true);
     before["log"].erase("level");
     after["log"].erase("level");
-    if (before.contains("inbound")) before["inbound"].erase("policy");
-    if (after.contains("inbound")) after["inbound"].erase("policy");
+    for (auto* j : {&before, &after}) {
+      if (!j->contains("inbound")) continue;
+      (*j)["inbound"].erase("policy");
+      (*j)["inbound"]["auth"].erase("mode");
+      (*j)["inbound"]["auth"].erase("bearer_tokens_file");
+      (*j)["inbound"]["auth"]["tls"].erase("client_ca_file");
+    }
     nlohmann::json restart = nlohmann::json::array();
     for (const auto& op : nlohmann::json::diff(before, after)) restart.push_back(op["path"]);
     metrics_.config_reloads_total.Add({{"outcome", "ok"}}).Increment();
-    log::info("config_reloaded", {{"applied", {"inbound.policy", "log.level"}}});
+    log::info("config_reloaded", {{"applied",
+                                   {"inbound.policy", "inbound.auth.mode", "inbound.auth.bearer_tokens_file",
+                                    "inbound.auth.tls.client_ca_file", "log.level"}}});
     if (!restart.empty())
       log::warn("config_restart_required", {{"changed", restart}, {"message", "these changes apply after a restart"}});
   }

@@ -388,6 +388,13 @@ void Server::drain() {
   for (auto* c : idle) c->close();
 }
 
+void Server::close_idle() {
+  std::vector<ConnectionBase*> idle;
+  for (auto* c : state_->connections)
+    if (c->idle) idle.push_back(c);
+  for (auto* c : idle) c->close();
+}
+
 void Server::close_all() {
   std::vector<ConnectionBase*> all(state_->connections.begin(), state_->connections.end());
   for (auto* c : all) c->close();

@@ -82,6 +82,9 @@ class Server {
   // their current response), wait_closed(deadline), close_all() for whatever is left.
   void stop_accepting();
   void drain();
+  // Closes connections waiting for their next request (they reconnect, and new connections pick
+  // up new TLS settings); busy ones are left alone.
+  void close_idle();
   void close_all();
   asio::awaitable<void> wait_closed(TimePoint deadline);
   std::size_t connections() const;

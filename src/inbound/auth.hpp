@@ -29,6 +29,8 @@ class Authenticator {
   // Swapped on reload; the old set stays valid for requests already authenticated.
   void set_tokens(std::shared_ptr<const Tokens> tokens) { tokens_ = std::move(tokens); }
   config::AuthMode mode() const { return mode_; }
+  // The upgrade path (bearer -> mtls-or-bearer -> mtls) is a configuration reload.
+  void set_mode(config::AuthMode mode) { mode_ = mode; }
 
   // The caller, or an `unauthenticated` error whose message says why (never the token).
   Result<Caller> authenticate(const http::Request& req, const http::Peer& peer) const;

@@ -38,6 +38,9 @@ class Inbound {
 
  private:
   Result<void> load_tokens();
+  static std::string tls_signature(const config::InboundConfig& config);
+  static std::pair<std::vector<std::string>, tls::ReloadingContext::Builder> tls_material(
+      const config::InboundConfig& config);
 
   const config::InboundConfig& config_;
   Metrics& metrics_;
@@ -45,6 +48,10 @@ class Inbound {
   std::unique_ptr<tls::ReloadingContext> tls_;
   http::Server server_;
   std::string tokens_stamp_;
+  // Live settings (a configuration reload changes them): the start-up values at first.
+  std::string tokens_file_;
+  config::AuthMode mode_;
+  std::string tls_signature_;
 };
 
 }  // namespace mcp_sidecar::inbound

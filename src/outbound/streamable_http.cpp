@@ -8,6 +8,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http/error.hpp>
@@ -349,6 +350,9 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     if (ec == bhttp::error::body_limit)
       return make_error(ErrorCode::upstream_protocol, "upstream response exceeds the size limit");
     lose("transport");
+    if (ec.category() == asio::error::get_ssl_category())
+      // e.g. the server refused our client certificate after the handshake (TLS 1.3 alerts).
+      return make_error(ErrorCode::unavailable, "TLS error with the upstream " + std::string(where) + ": " + ec.message());
     return make_error(ErrorCode::unavailable, std::string("upstream connection lost ") + where);
   }
 

@@ -223,6 +223,18 @@ Result<void> ReloadingContext::load() {
   return {};
 }
 
+Result<void> ReloadingContext::reset(std::vector<std::string> files, Builder build) {
+  auto ctx = build();
+  if (!ctx) return std::move(ctx).error();
+  files_ = std::move(files);
+  build_ = std::move(build);
+  stamp_ = fingerprint();
+  current_ = std::move(ctx).value();
+  expiry_ = not_after(SSL_CTX_get0_certificate(current_->native_handle()));
+  last_error_.clear();
+  return {};
+}
+
 ReloadingContext::Check ReloadingContext::check() {
   auto stamp = fingerprint();
   if (stamp == stamp_) return Check::unchanged;

@@ -70,6 +70,8 @@ class ReloadingContext {
 
   // Builds the first context; an error here is a startup error.
   Result<void> load();
+  // Other files or settings (a configuration reload): builds now; on failure keeps the old.
+  Result<void> reset(std::vector<std::string> files, Builder build);
   std::shared_ptr<Context> current() const { return current_; }
 
   enum class Check { unchanged, reloaded, failed };
