@@ -68,7 +68,7 @@ export async function startServer(role, options = {}) {
   const env = { ...process.env, ...(options.env ?? {}) };
   if (options.testTools) env.KYC_TEST_TOOLS = '1';
   const args = [path.join(HERE, 'server.mjs'), role, '--host', options.host ?? '127.0.0.1', '--port',
-    String(options.port ?? 0), '--log', logFile];
+    String(options.port ?? 0), '--log', logFile, '--transport', options.transport ?? 'streamable-http'];
   const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   tee(proc.stderr, path.join(dir, `${role}.stderr`));
   const listening = await waitForJsonLine(proc.stdout, (o) => o.event === 'listening', 20000, `${role} to listen`);
@@ -77,7 +77,8 @@ export async function startServer(role, options = {}) {
   return {
     role,
     port: listening.port,
-    url: `${base}/mcp`,
+    url: options.transport === 'sse' ? `${base}/sse` : `${base}/mcp`,
+    base,
     statsUrl: `${base}/_test/stats`,
     logFile,
     proc,
@@ -162,6 +163,7 @@ export async function startSidecar(options) {
     proc,
     configFile,
     logFile,
+    addresses: roles,
     outbound: roles.outbound ? `http://${roles.outbound}` : undefined,
     admin: roles.admin ? `http://${roles.admin}` : undefined,
     logLines() {

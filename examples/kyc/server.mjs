@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { isInitializeRequest, UrlElicitationRequiredError } from '@modelcontextprotocol/sdk/types.js';
 import { InMemoryEventStore } from '@modelcontextprotocol/sdk/examples/shared/inMemoryEventStore.js';
 import { z } from 'zod';
@@ -51,6 +52,7 @@ try {
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '0' },
       log: { type: 'string' },
+      transport: { type: 'string', default: 'streamable-http' },
       help: { type: 'boolean', short: 'h' }
     }
   });
@@ -62,6 +64,10 @@ if (cli.positionals.length !== 1 || !ROLES.includes(cli.positionals[0])) {
   usage(`expected exactly one role out of ${ROLES.join(', ')}`);
 }
 const ROLE = cli.positionals[0];
+// streamable-http (revisions 2025-03-26..2025-11-25, sessions) or sse (the 2024-11-05 HTTP+SSE
+// transport: GET /sse opens the stream, POST /messages?sessionId=... carries requests).
+const TRANSPORT = cli.values.transport;
+if (!['streamable-http', 'sse'].includes(TRANSPORT)) usage(`invalid --transport ${TRANSPORT}`);
 const HOST = cli.values.host;
 const PORT = Number(cli.values.port);
 if (!Number.isInteger(PORT) || PORT < 0 || PORT > 65535) usage(`invalid --port ${cli.values.port}`);
@@ -112,7 +118,8 @@ const stats = {
   max_inflight: 0,
   connections_opened: 0,
   open_connections: 0,
-  resumptions: 0  // GET requests carrying Last-Event-ID
+  resumptions: 0,  // GET requests carrying Last-Event-ID
+  with_authorization: 0  // requests that arrived with an Authorization header
 };
 
 // ---------------------------------------------------------------------------
@@ -728,6 +735,64 @@ function dropResultOf(req, res) {
   res.end = (chunk, ...rest) => (carriesResult(chunk) ? (drop(), res) : end(chunk, ...rest));
 }
 
+// Legacy HTTP+SSE (2024-11-05): one long-lived GET /sse stream per session, requests on
+// POST /messages?sessionId=..., answers on the stream.
+const legacySessions = new Map();
+
+async function handleLegacySse(req, res) {
+  if (!authorized(req)) {
+    req.resume();
+    log('unauthorized', { method: req.method, reason: req.headers.authorization ? 'invalid_token' : 'missing_token' });
+    jsonRpcError(res, 401, -32001, 'unauthorized', { 'WWW-Authenticate': 'Bearer' });
+    return;
+  }
+  req.resume();
+  const transport = new SSEServerTransport('/messages', res);
+  const server = createMcpServer();
+  const entry = { transport, server, calls: 0 };
+  legacySessions.set(transport.sessionId, entry);
+  sessions.set(transport.sessionId, entry);  // tool bookkeeping looks sessions up by id
+  stats.sessions_opened += 1;
+  log('session_opened', { transport: 'sse' });
+  transport.onclose = () => {
+    legacySessions.delete(transport.sessionId);
+    sessions.delete(transport.sessionId);
+    log('session_closed', { reason: 'stream_closed' });
+  };
+  await server.connect(transport);
+}
+
+async function handleLegacyMessage(req, res) {
+  if (!authorized(req)) {
+    req.resume();
+    log('unauthorized', { method: req.method, reason: req.headers.authorization ? 'invalid_token' : 'missing_token' });
+    jsonRpcError(res, 401, -32001, 'unauthorized', { 'WWW-Authenticate': 'Bearer' });
+    return;
+  }
+  const sid = new URL(req.url, 'http://localhost').searchParams.get('sessionId');
+  const entry = sid ? legacySessions.get(sid) : undefined;
+  if (!entry) {
+    req.resume();
+    jsonRpcError(res, 404, -32001, 'Session not found');
+    return;
+  }
+  const raw = await readBody(req);
+  if (raw === null) {
+    jsonRpcError(res, 413, -32600, 'Request body too large');
+    return;
+  }
+  let body;
+  try {
+    body = JSON.parse(raw.toString('utf8'));
+  } catch {
+    jsonRpcError(res, 400, -32700, 'Parse error');
+    return;
+  }
+  for (const m of Array.isArray(body) ? body : [body])
+    if (m && typeof m.method === 'string') stats.methods[m.method] = (stats.methods[m.method] ?? 0) + 1;
+  await entry.transport.handlePostMessage(req, res, body);
+}
+
 function handleStats(req, res) {
   req.resume();
   sendJson(res, 200, {
@@ -741,12 +806,14 @@ function handleStats(req, res) {
     connections_opened: stats.connections_opened,
     open_connections: stats.open_connections,
     resumptions: stats.resumptions,
+    with_authorization: stats.with_authorization,
     methods: { ...stats.methods },
     executions: { ...stats.executions }
   });
 }
 
 const httpServer = http.createServer((req, res) => {
+  if (req.headers.authorization) stats.with_authorization += 1;
   let pathname;
   try {
     pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
@@ -754,7 +821,9 @@ const httpServer = http.createServer((req, res) => {
     pathname = '';
   }
   let work;
-  if (pathname === '/mcp') work = handleMcp(req, res);
+  if (pathname === '/mcp' && TRANSPORT === 'streamable-http') work = handleMcp(req, res);
+  else if (pathname === '/sse' && TRANSPORT === 'sse' && req.method === 'GET') work = handleLegacySse(req, res);
+  else if (pathname === '/messages' && TRANSPORT === 'sse' && req.method === 'POST') work = handleLegacyMessage(req, res);
   else if (pathname === '/_test/stats' && req.method === 'GET') work = Promise.resolve(handleStats(req, res));
   else if (pathname === '/_test/drop_next' && req.method === 'POST') work = Promise.resolve(handleDropNext(req, res));
   else {
@@ -805,7 +874,7 @@ let shuttingDown = false;
 async function shutdown(signal) {
   if (shuttingDown) return;
   shuttingDown = true;
-  const entries = [...sessions.values()];
+  const entries = [...new Set([...sessions.values(), ...legacySessions.values()])];
   await Promise.allSettled(entries.map((e) => e.server.close()));
   await new Promise((resolve) => {
     httpServer.close(() => resolve());

@@ -70,6 +70,7 @@ struct Server::State {
   std::unordered_set<ConnectionBase*> connections;
   std::size_t rejecting = 0;  // connections being answered 503 over the limit
   bool draining = false;
+  std::uint64_t generation = 0;  // connections accepted before a retire_connections() are older
   Notifier closed;
   prometheus::Gauge& open_gauge;
   log::RateLimited warnings;
@@ -101,7 +102,11 @@ class Connection final : public ConnectionBase, public Exchange {
       : state_(std::move(state)), stream_(std::move(stream)) {
     peer_.remote = std::move(remote);
     peer_.tls = kIsTls<Stream>;
+    generation_ = state_->generation;
   }
+
+  // Whether this connection may carry another request after the current one.
+  bool keep_open() const { return keep_alive_ && !state_->draining && generation_ == state_->generation; }
 
   asio::awaitable<void> run() {
     state_->connections.insert(this);
@@ -131,7 +136,7 @@ class Connection final : public ConnectionBase, public Exchange {
 
   asio::awaitable<bool> respond(Response res) override {
     responded_ = true;
-    res.keep_alive(keep_alive_ && !state_->draining);
+    res.keep_alive(keep_open());
     keep_alive_ = res.keep_alive();
     res.prepare_payload();
     lowest().expires_after(state_->limits.request_timeout);
@@ -142,7 +147,7 @@ class Connection final : public ConnectionBase, public Exchange {
 
   asio::awaitable<bool> begin_stream(StreamHead head) override {
     responded_ = true;
-    head.keep_alive(keep_alive_ && !state_->draining);
+    head.keep_alive(keep_open());
     keep_alive_ = head.keep_alive();
     head.chunked(true);
     http::response_serializer<http::empty_body> sr{head};
@@ -207,7 +212,7 @@ class Connection final : public ConnectionBase, public Exchange {
     for (;;) {
       // Idle: wait for the first byte of the next request (closed at once when draining).
       idle = true;
-      if (state_->draining) co_return;
+      if (state_->draining || generation_ != state_->generation) co_return;
       if (buffer_.size() == 0) {
         lowest().expires_after(limits.idle_timeout);
         auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(4096), use_tuple);
@@ -284,6 +289,7 @@ class Connection final : public ConnectionBase, public Exchange {
   Peer peer_;
   beast::flat_buffer buffer_;
   bool keep_alive_ = false;
+  std::uint64_t generation_ = 0;
   bool responded_ = false;
   unsigned version_ = 11;
 };
@@ -388,7 +394,8 @@ void Server::drain() {
   for (auto* c : idle) c->close();
 }
 
-void Server::close_idle() {
+void Server::retire_connections() {
+  ++state_->generation;
   std::vector<ConnectionBase*> idle;
   for (auto* c : state_->connections)
     if (c->idle) idle.push_back(c);

@@ -82,9 +82,9 @@ class Server {
   // their current response), wait_closed(deadline), close_all() for whatever is left.
   void stop_accepting();
   void drain();
-  // Closes connections waiting for their next request (they reconnect, and new connections pick
-  // up new TLS settings); busy ones are left alone.
-  void close_idle();
+  // New TLS settings apply to new connections: this retires the existing ones gracefully. Idle
+  // connections close now; busy ones answer their current request with Connection: close.
+  void retire_connections();
   void close_all();
   asio::awaitable<void> wait_closed(TimePoint deadline);
   std::size_t connections() const;

@@ -224,9 +224,15 @@ asio::awaitable<void> Gate::handle(http::Request& req, http::Exchange& ex) {
     forwarded.push_back(std::move(m));
   }
 
-  if (forwarded.empty()) {  // everything was denied: the server never sees it
+  // Streamable HTTP answers a POST in its response; the legacy transport answers on the GET
+  // stream, which the gate does not write into: there a refusal is the POST's status, and a
+  // batch with a denied element is refused whole rather than half-answered.
+  const bool legacy = state.session.starts_with("legacy:");
+  if (forwarded.empty() || (legacy && !state.denied.empty())) {  // the server never sees it
+    for (auto& [id, entry] : state.pending->entries)
+      if (entry.call) entry.call->finish("rejected", "batch_refused");
     json body = batch ? json(state.denied) : state.denied.front();
-    co_await ex.respond(json_reply(200, body, version));
+    co_await ex.respond(json_reply(legacy ? 403 : 200, body, version));
     co_return;
   }
   std::string body = state.denied.empty() ? std::move(req.body()) : (batch ? forwarded : forwarded[0]).dump();

@@ -127,8 +127,8 @@ void Inbound::apply(const config::InboundConfig& next) {
     metrics_.auth_disabled.Add({{"direction", "inbound"}, {"server", config_.name}})
         .Set(mode == config::AuthMode::none ? 1 : 0);
   }
-  // Idle keep-alive connections reconnect, so callers meet the new settings at their next call.
-  if (reconnect) server_.close_idle();
+  // Existing connections are retired gracefully, so callers reconnect and meet the new settings.
+  if (reconnect) server_.retire_connections();
 }
 
 void Inbound::close() {

@@ -352,7 +352,8 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     lose("transport");
     if (ec.category() == asio::error::get_ssl_category())
       // e.g. the server refused our client certificate after the handshake (TLS 1.3 alerts).
-      return make_error(ErrorCode::unavailable, "TLS error with the upstream " + std::string(where) + ": " + ec.message());
+      return make_error(ErrorCode::unavailable,
+                        "TLS error with the upstream " + std::string(where) + ": " + ec.message());
     return make_error(ErrorCode::unavailable, std::string("upstream connection lost ") + where);
   }
 
