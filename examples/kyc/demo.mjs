@@ -1,10 +1,13 @@
 #!/usr/bin/env node
-// The local KYC demo: four MCP servers and mcp-sidecar on loopback, an orchestrator running a few
-// cases through the sidecar, then the trace of one case (from every log and from
-// /debug/calls), a metrics summary, and a clean shutdown. scripts/demo.sh builds and runs this.
+// The local KYC demo, laid out as in Kubernetes but on loopback: four MCP servers, each behind
+// its own inbound mcp-sidecar (the gate: mutual TLS with per-caller SPIFFE identities and a
+// per-tool policy, or bearer tokens with --auth bearer), and the orchestrator behind an outbound
+// mcp-sidecar (pools, case_id, timeouts, its client certificate). It runs a few cases, then
+// prints the trace of one case (from every log and from /debug/calls), a metrics summary, and
+// shuts everything down cleanly. scripts/demo.sh builds and runs this.
 //
-//   node demo.mjs --sidecar PATH_TO_mcp-sidecar [--cases 3] [--keep-logs]
-import { spawn } from 'node:child_process';
+//   node demo.mjs --sidecar PATH_TO_mcp-sidecar [--cases 3] [--auth mtls|bearer] [--keep-logs]
+import { execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -18,13 +21,15 @@ const { values: opts } = parseArgs({
   options: {
     sidecar: { type: 'string' },
     cases: { type: 'string', default: '3' },
+    auth: { type: 'string', default: 'mtls' },
     'keep-logs': { type: 'boolean', default: false }
   }
 });
-if (!opts.sidecar) {
-  console.error('usage: node demo.mjs --sidecar PATH [--cases N] [--keep-logs]');
+if (!opts.sidecar || !['mtls', 'bearer'].includes(opts.auth)) {
+  console.error('usage: node demo.mjs --sidecar PATH [--cases N] [--auth mtls|bearer] [--keep-logs]');
   process.exit(2);
 }
+const mtls = opts.auth === 'mtls';
 
 const bold = (s) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const section = (title) => console.log(`\n${bold(`== ${title}`)}`);
@@ -32,20 +37,51 @@ const dir = fs.mkdtempSync('/tmp/kyc-demo-');
 const token = crypto.randomBytes(24).toString('hex');
 const problems = [];
 
-section('Starting four MCP servers (official TypeScript SDK, Streamable HTTP, bearer auth) and mcp-sidecar');
-const servers = await Promise.all(ROLES.map((role) => startServer(role, { dir, env: { MCP_BEARER_TOKEN: token } })));
-for (const s of servers) console.log(`  ${s.role.padEnd(10)} ${s.url}`);
+const pki = path.join(dir, 'pki');
+const ID = (sa) => `spiffe://kyc.local/ns/kyc/sa/${sa}`;
+if (mtls) execFileSync(path.join(HERE, '../../certs-dev/make-certs.sh'), [pki], { stdio: 'ignore' });
+const tokensFile = path.join(dir, 'tokens');
+fs.writeFileSync(tokensFile, `orchestrator=${token}\n`, { mode: 0o600 });
+
+section(mtls
+  ? 'Starting four MCP servers (official TypeScript SDK), each behind an inbound mcp-sidecar with mTLS'
+  : 'Starting four MCP servers (official TypeScript SDK), each behind an inbound mcp-sidecar with bearer tokens');
+const servers = await Promise.all(ROLES.map((role) => startServer(role, { dir })));
+// The gates: require_auth, and a policy: the orchestrator may call every tool.
+const gates = await Promise.all(servers.map((s) => startSidecar({
+  bin: opts.sidecar, dir, name: `gate-${s.role}`, expectRoles: ['inbound', 'admin'],
+  config: {
+    inbound: {
+      name: s.role, listen: '127.0.0.1:0', forward_to: s.base, require_auth: true,
+      auth: mtls
+        ? { mode: 'mtls', tls: { cert_file: `${pki}/${s.role}.crt`, key_file: `${pki}/${s.role}.key`, client_ca_file: `${pki}/ca.crt` } }
+        : { mode: 'bearer', bearer_tokens_file: tokensFile },
+      policy: [{ callers: [ID('orchestrator'), 'bearer:orchestrator'], tools: ['*'] }]
+    },
+    admin: { listen: '127.0.0.1:0' },
+    shutdown: { delay_seconds: 0, grace_seconds: 5 }
+  }
+})));
+const gateUrl = (i) => `${mtls ? 'https' : 'http'}://localhost:${gates[i].addresses.inbound.split(':')[1]}/mcp`;
+for (const [i, s] of servers.entries()) console.log(`  ${s.role.padEnd(10)} server ${s.url}  <- gate ${gateUrl(i)}`);
 const sidecar = await startSidecar({
   bin: opts.sidecar,
   dir,
-  env: { MCP_BEARER_TOKEN: token },
+  env: mtls ? {} : { MCP_BEARER_TOKEN: token },
   config: {
-    outbound: outboundConfig(servers, { pool_size: 2, call_timeout_seconds: 10 }),
+    outbound: {
+      listen: '127.0.0.1:0', pool_size: 2, call_timeout_seconds: 10,
+      servers: servers.map((s, i) => ({
+        name: s.role, url: gateUrl(i),
+        ...(mtls ? { tls: { ca_file: `${pki}/ca.crt`, cert_file: `${pki}/orchestrator.crt`, key_file: `${pki}/orchestrator.key`,
+          expect_identity: ID(s.role) } } : {})
+      }))
+    },
     admin: { listen: '127.0.0.1:0' },
     shutdown: { delay_seconds: 0.5, grace_seconds: 5 }
   }
 });
-console.log(`  sidecar    outbound API ${sidecar.outbound}   admin ${sidecar.admin}`);
+console.log(`  orchestrator's outbound sidecar: API ${sidecar.outbound}   admin ${sidecar.admin}`);
 const before = await Promise.all(servers.map((s) => s.stats()));
 console.log(`  sessions open before the first call: ${before.reduce((n, s) => n + s.sessions_opened, 0)} (pools fill lazily)`);
 
@@ -76,22 +112,26 @@ if (orchestratorExit !== 0 || !done) problems.push(`orchestrator exited with ${o
 
 if (done && done.cases.length > 0) {
   const caseId = done.cases[0].case_id;
-  section(`Trace of case ${caseId}: one grep of the case_id over all five logs`);
+  section(`Trace of case ${caseId}: one grep of the case_id over all logs`);
   const lines = [];
   for (const s of servers)
     for (const l of readJsonLines(s.logFile))
-      if (l.case_id === caseId) lines.push({ ts: l.ts, who: s.role, what: `${l.event} ${l.tool}${l.caller ? ` caller=${l.caller}` : ''}` });
+      if (l.case_id === caseId) lines.push({ ts: l.ts, who: s.role, what: `${l.event} ${l.tool} caller=${l.caller}` });
+  for (const [i, g] of gates.entries())
+    for (const l of g.logLines())
+      if (l.case_id === caseId && l.event === 'call_end')
+        lines.push({ ts: l.ts, who: `gate-${servers[i].role}`, what: `${l.event} ${l.tool} ${l.outcome} caller=${l.caller}` });
   for (const l of sidecar.logLines())
     if (l.case_id === caseId && l.event === 'call_end')
       lines.push({ ts: l.ts, who: 'sidecar', what: `${l.event} ${l.server}/${l.tool} ${l.outcome} ${l.duration_ms.toFixed(1)} ms` });
   lines.sort((a, b) => a.ts.localeCompare(b.ts));
-  for (const l of lines) console.log(`  ${l.ts}  ${l.who.padEnd(9)} ${l.what}`);
+  for (const l of lines) console.log(`  ${l.ts}  ${l.who.padEnd(15)} ${l.what}`);
 
   section(`GET ${sidecar.admin}/debug/calls?case_id=${caseId}`);
   const calls = await (await fetch(`${sidecar.admin}/debug/calls?case_id=${encodeURIComponent(caseId)}`)).json();
   for (const c of calls.calls)
     console.log(`  ${c.server.padEnd(10)} ${c.tool.padEnd(16)} ${c.outcome.padEnd(10)} ${c.duration_ms.toFixed(1).padStart(7)} ms`);
-  const serverCalls = lines.filter((l) => l.who !== 'sidecar').length;
+  const serverCalls = lines.filter((l) => ROLES.includes(l.who)).length;
   if (calls.calls.length !== done.cases[0].calls || serverCalls !== done.cases[0].calls)
     problems.push(`case ${caseId}: ${done.cases[0].calls} calls made, ${calls.calls.length} in /debug/calls, ${serverCalls} in server logs`);
 }
@@ -126,7 +166,7 @@ console.log('  mean call duration per tool:');
 for (const key of Object.keys(counts).sort())
   console.log(`    ${key.padEnd(28)} ${((durations[key] / counts[key]) * 1000).toFixed(2)} ms over ${counts[key]} calls`);
 
-section('Clean shutdown (SIGTERM to the sidecar, then to the servers)');
+section('Clean shutdown (SIGTERM to the outbound sidecar, then to the gates and the servers)');
 const sidecarExit = await sidecar.stop('SIGTERM');
 const after = await Promise.all(servers.map((s) => s.stats()));
 const opened = after.reduce((n, s) => n + s.sessions_opened, 0);
@@ -134,10 +174,13 @@ const deleted = after.reduce((n, s) => n + s.sessions_deleted, 0);
 console.log(`  sidecar exit code ${sidecarExit}; ${deleted}/${opened} upstream sessions closed with DELETE`);
 if (sidecarExit !== 0) problems.push(`sidecar exited with ${sidecarExit}`);
 if (deleted !== opened) problems.push(`${opened - deleted} sessions were not closed with DELETE`);
+const gateExits = await Promise.all(gates.map((g) => g.stop('SIGTERM')));
+console.log(`  gate exit codes ${gateExits.join(', ')}`);
+if (gateExits.some((c) => c !== 0)) problems.push(`a gate exited with ${gateExits}`);
 const serverExits = await Promise.all(servers.map((s) => s.stop('SIGTERM')));
 console.log(`  server exit codes ${serverExits.join(', ')}`);
 if (serverExits.some((c) => c !== 0)) problems.push(`a server exited with ${serverExits}`);
-const errorLines = sidecar.logLines().filter((l) => l.level === 'error' || l.unparsed);
+const errorLines = [sidecar, ...gates].flatMap((x) => x.logLines()).filter((l) => l.level === 'error' || l.unparsed);
 for (const s of servers) {
   const stderr = fs.readFileSync(path.join(dir, `${s.role}.stderr`), 'utf8');
   if (stderr.trim()) problems.push(`${s.role} wrote to stderr: ${stderr.trim().slice(0, 200)}`);
