@@ -69,7 +69,9 @@ export async function startServer(role, options = {}) {
   if (options.testTools) env.KYC_TEST_TOOLS = '1';
   const args = [path.join(HERE, 'server.mjs'), role, '--host', options.host ?? '127.0.0.1', '--port',
     String(options.port ?? 0), '--log', logFile, '--transport', options.transport ?? 'streamable-http'];
-  const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // `prefix` runs the server through a wrapper, e.g. ['ip', 'netns', 'exec', 'pod-a'].
+  const [cmd, ...pre] = [...(options.prefix ?? []), process.execPath];
+  const proc = spawn(cmd, [...pre, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   tee(proc.stderr, path.join(dir, `${role}.stderr`));
   const listening = await waitForJsonLine(proc.stdout, (o) => o.event === 'listening', 20000, `${role} to listen`);
   proc.stdout.resume();
