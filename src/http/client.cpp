@@ -75,6 +75,9 @@ class BasicClientConnection final : public ClientConnection {
     co_return ec;
   }
   void close() override {
+    // Closing without a TLS close_notify would mark the session "bad" and spoil resumption;
+    // the connection carries nothing more, so say it was shut down cleanly.
+    if (SSL* ssl = tls()) SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     error_code ignored;
     lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
     lowest().close();

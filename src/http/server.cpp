@@ -121,6 +121,8 @@ class Connection final : public ConnectionBase, public Exchange {
       log::error("connection_failed", {{"listener", state_->name}, {"error", e.what()}});
     }
     boost::system::error_code ignored;
+    // As on the client side: no close_notify, but the session stays good for resumption.
+    if constexpr (kIsTls<Stream>) SSL_set_shutdown(stream_.native_handle(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
     beast::get_lowest_layer(stream_).close();
     state_->connections.erase(this);

@@ -4,7 +4,7 @@
 // flowing, streaming without buffering, and a legacy HTTP+SSE server behind the gate.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -408,4 +408,97 @@ test('a legacy HTTP+SSE server behind the gate: GET /sse streams through, POST /
   assert.equal(denied.json.error.code, -32003);
   assert.equal((await pep.stats()).executions.list_sources ?? 0, 0);
   assert.ok(g.logLines().some((l) => l.event === 'call_end' && l.tool === 'check_pep' && l.case_id === 'legacy-1' && l.outcome === 'ok'));
+});
+
+test('readiness includes "the local server accepts connections"', async () => {
+  const probe = await startServer('risk', { dir: fs.mkdtempSync(`${dir}/ready-`) });
+  const port = probe.port;
+  await probe.stop();
+  const g = await gate({ role: 'risk', base: `http://127.0.0.1:${port}` }, { readiness_interval_seconds: 0.1 });
+  const ready = await request(`${g.admin}/readyz`);
+  assert.equal(ready.status, 503);
+  assert.ok(ready.json.failing.local_server);
+  const back = await startServer('risk', { dir: fs.mkdtempSync(`${dir}/ready-`), port });
+  cleanup.push(() => back.stop());
+  await until(async () => (await request(`${g.admin}/readyz`)).status === 200, { what: 'ready once the server listens' });
+});
+
+test('TLS policy: 1.3 by default, 1.2 only with AEAD ciphers, 1.1 and legacy ciphers refused', async (t) => {
+  const g = await gate(registry, { auth: { tls: serverTls() } });
+  const port = new URL(g.base).port;
+  const sclient = (...args) => spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost',
+    '-CAfile', `${pki}/ca.crt`, ...args], { input: '', encoding: 'utf8', timeout: 10000 });
+  const v13 = sclient('-brief');
+  assert.match(v13.stdout + v13.stderr, /Protocol version: TLSv1\.3/);
+  const v12 = sclient('-brief', '-tls1_2');
+  assert.match(v12.stdout + v12.stderr, /Protocol version: TLSv1\.2/);
+  assert.match(v12.stdout + v12.stderr, /Ciphersuite: ECDHE-[A-Z]+-(AES\d+-GCM-SHA\d+|CHACHA20-POLY1305)/);
+  const weak = sclient('-tls1_2', '-cipher', 'AES128-SHA:DES-CBC3-SHA:RC4-SHA');
+  assert.notEqual(weak.status, 0, 'a legacy cipher was accepted');
+  const old = sclient('-tls1_1', '-cipher', 'DEFAULT:@SECLEVEL=0');
+  assert.notEqual(old.status, 0, 'TLS 1.1 was accepted');
+});
+
+test('upstream TLS: the expected identity is checked; sessions are resumed across connections', async () => {
+  const g = await gate(registry, { auth: { mode: 'mtls', tls: serverTls({ client_ca_file: `${pki}/ca.crt` }) } });
+  const client = async (name, expect) => {
+    const out = await startSidecar({ bin: SIDECAR_BIN, dir, name, config: {
+      outbound: { listen: '127.0.0.1:0', retry: { max_attempts: 1, base_delay_ms: 1, max_delay_ms: 1 }, heartbeat_interval_seconds: 0,
+        upstream: { idle_timeout_seconds: 0.05 },
+        servers: [{ name: 'registry', url: g.url, tls: { ca_file: `${pki}/ca.crt`, cert_file: `${pki}/orchestrator.crt`,
+          key_file: `${pki}/orchestrator.key`, expect_identity: expect } }] },
+      admin: { listen: '127.0.0.1:0' }, shutdown: { delay_seconds: 0 } } });
+    cleanup.push(() => out.stop('SIGKILL'));
+    return out;
+  };
+  const wrong = await client('expect-wrong', ID('sanctions'));
+  const r = await callTool(wrong, 'registry', 'ping');
+  assert.equal(r.status, 503);
+  assert.match(r.json.error.message, /expected identity/);
+
+  const right = await client('expect-right', ID('registry'));
+  const gateConnections = async () => metricValue(await metrics(g), 'mcp_sidecar_connections', { listener: 'inbound' });
+  for (let i = 0; i < 6; i++) {
+    assert.equal((await callTool(right, 'registry', 'ping')).status, 200);
+    // The client drops idle connections after 50 ms: the next call needs a new one.
+    await until(async () => (await gateConnections()) === 0, { what: 'the idle connections to close' });
+  }
+  const m = await metrics(right);
+  const full = metricValue(m, 'mcp_sidecar_upstream_connections_total', { server: 'registry', outcome: 'tls' }) ?? 0;
+  const resumed = metricValue(m, 'mcp_sidecar_upstream_connections_total', { server: 'registry', outcome: 'tls_resumed' }) ?? 0;
+  console.log(`upstream TLS: ${full} full handshakes, ${resumed} resumed`);
+  assert.ok(resumed >= 3, `${resumed} resumed of ${full + resumed}`);
+  assert.ok(metricValue(await metrics(g), 'mcp_sidecar_tls_handshakes_total', { outcome: 'resumed' }) >= 3);
+});
+
+test('config reload: the policy changes live, log_arguments show only named arguments, a bad file keeps the old config, other changes are reported', async () => {
+  const tokens = tokensFile('tokens-reload', [`auditor=${T_AUDIT}`]);
+  const g = await gate(registry, {
+    auth: { bearer_tokens_file: tokens }, log_arguments: ['company_number'],
+    policy: [{ callers: ['bearer:auditor'], tools: ['ping'] }]
+  });
+  const s = new Session(g.url, { headers: { authorization: `Bearer ${T_AUDIT}` } });
+  await s.open();
+  const args = { company_number: 'GB-10001', case_id: 'reload-1' };
+  assert.equal((await s.request('tools/call', { name: 'get_filings', arguments: args })).answer.error.code, -32003);
+  const config = JSON.parse(fs.readFileSync(g.configFile, 'utf8'));
+  config.inbound.policy = [{ callers: ['bearer:auditor'], tools: ['ping', 'get_*'] }];
+  fs.writeFileSync(`${g.configFile}.tmp`, JSON.stringify(config));
+  fs.renameSync(`${g.configFile}.tmp`, g.configFile);
+  await until(async () => (await s.request('tools/call', { name: 'get_filings', arguments: args })).answer.result,
+    { what: 'the new policy to apply' });
+  const start = g.logLines().find((l) => l.event === 'call_start' && l.tool === 'get_filings' && l.case_id === 'reload-1');
+  assert.deepEqual(start.arguments, { company_number: 'GB-10001' });
+
+  fs.writeFileSync(`${g.configFile}.tmp`, 'inbound: [this is not: valid');
+  fs.renameSync(`${g.configFile}.tmp`, g.configFile);
+  await until(async () => metricValue(await metrics(g), 'mcp_sidecar_config_reloads_total', { outcome: 'error' }) >= 1,
+    { what: 'the bad file to be counted' });
+  assert.ok((await s.request('tools/call', { name: 'get_filings', arguments: args })).answer.result, 'the old config was lost');
+
+  config.inbound.listen = '127.0.0.1:1';
+  fs.writeFileSync(`${g.configFile}.tmp`, JSON.stringify(config));
+  fs.renameSync(`${g.configFile}.tmp`, g.configFile);
+  await until(() => g.logLines().some((l) => l.event === 'config_restart_required' && l.changed.includes('/inbound/listen')),
+    { what: 'the restart to be reported' });
 });
