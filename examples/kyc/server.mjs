@@ -600,6 +600,37 @@ function readBody(req) {
   });
 }
 
+// Answers 401 and returns true when the request lacks the bearer token (if one is required).
+function refuseUnauthorized(req, res) {
+  if (authorized(req)) return false;
+  req.resume();
+  log('unauthorized', { method: req.method, reason: req.headers.authorization ? 'invalid_token' : 'missing_token' });
+  jsonRpcError(res, 401, -32001, 'unauthorized', { 'WWW-Authenticate': 'Bearer' });
+  return true;
+}
+
+// The JSON-RPC body of a POST, counted in the stats (and armed for fault injection); undefined
+// after answering 413 or 400.
+async function readJsonRpc(req, res) {
+  const raw = await readBody(req);
+  if (raw === null) {
+    jsonRpcError(res, 413, -32600, 'Request body too large');
+    return undefined;
+  }
+  let body;
+  try {
+    body = JSON.parse(raw.toString('utf8'));
+  } catch {
+    jsonRpcError(res, 400, -32700, 'Parse error');
+    return undefined;
+  }
+  for (const m of Array.isArray(body) ? body : [body]) {
+    if (m && typeof m.method === 'string') stats.methods[m.method] = (stats.methods[m.method] ?? 0) + 1;
+    if (m?.method === 'tools/call' && dropNext.delete(m.params?.name)) dropResultOf(req, res);
+  }
+  return body;
+}
+
 function sessionIdOf(req) {
   const v = req.headers['mcp-session-id'];
   return Array.isArray(v) ? v[0] : v;
@@ -642,32 +673,13 @@ async function newSession(req, res, body) {
 }
 
 async function handleMcp(req, res) {
-  if (!authorized(req)) {
-    req.resume();
-    log('unauthorized', { method: req.method, reason: req.headers.authorization ? 'invalid_token' : 'missing_token' });
-    jsonRpcError(res, 401, -32001, 'unauthorized', { 'WWW-Authenticate': 'Bearer' });
-    return;
-  }
+  if (refuseUnauthorized(req, res)) return;
 
   const sid = sessionIdOf(req);
 
   if (req.method === 'POST') {
-    const raw = await readBody(req);
-    if (raw === null) {
-      jsonRpcError(res, 413, -32600, 'Request body too large');
-      return;
-    }
-    let body;
-    try {
-      body = JSON.parse(raw.toString('utf8'));
-    } catch {
-      jsonRpcError(res, 400, -32700, 'Parse error');
-      return;
-    }
-    for (const m of Array.isArray(body) ? body : [body]) {
-      if (m && typeof m.method === 'string') stats.methods[m.method] = (stats.methods[m.method] ?? 0) + 1;
-      if (m?.method === 'tools/call' && dropNext.delete(m.params?.name)) dropResultOf(req, res);
-    }
+    const body = await readJsonRpc(req, res);
+    if (body === undefined) return;
     if (sid) {
       const entry = sessions.get(sid);
       if (!entry) {
@@ -740,12 +752,7 @@ function dropResultOf(req, res) {
 const legacySessions = new Map();
 
 async function handleLegacySse(req, res) {
-  if (!authorized(req)) {
-    req.resume();
-    log('unauthorized', { method: req.method, reason: req.headers.authorization ? 'invalid_token' : 'missing_token' });
-    jsonRpcError(res, 401, -32001, 'unauthorized', { 'WWW-Authenticate': 'Bearer' });
-    return;
-  }
+  if (refuseUnauthorized(req, res)) return;
   req.resume();
   const transport = new SSEServerTransport('/messages', res);
   const server = createMcpServer();
@@ -763,12 +770,7 @@ async function handleLegacySse(req, res) {
 }
 
 async function handleLegacyMessage(req, res) {
-  if (!authorized(req)) {
-    req.resume();
-    log('unauthorized', { method: req.method, reason: req.headers.authorization ? 'invalid_token' : 'missing_token' });
-    jsonRpcError(res, 401, -32001, 'unauthorized', { 'WWW-Authenticate': 'Bearer' });
-    return;
-  }
+  if (refuseUnauthorized(req, res)) return;
   const sid = new URL(req.url, 'http://localhost').searchParams.get('sessionId');
   const entry = sid ? legacySessions.get(sid) : undefined;
   if (!entry) {
@@ -776,20 +778,8 @@ async function handleLegacyMessage(req, res) {
     jsonRpcError(res, 404, -32001, 'Session not found');
     return;
   }
-  const raw = await readBody(req);
-  if (raw === null) {
-    jsonRpcError(res, 413, -32600, 'Request body too large');
-    return;
-  }
-  let body;
-  try {
-    body = JSON.parse(raw.toString('utf8'));
-  } catch {
-    jsonRpcError(res, 400, -32700, 'Parse error');
-    return;
-  }
-  for (const m of Array.isArray(body) ? body : [body])
-    if (m && typeof m.method === 'string') stats.methods[m.method] = (stats.methods[m.method] ?? 0) + 1;
+  const body = await readJsonRpc(req, res);
+  if (body === undefined) return;
   await entry.transport.handlePostMessage(req, res, body);
 }
 
