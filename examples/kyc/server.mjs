@@ -32,7 +32,7 @@ import {
 const ROLES = ['registry', 'sanctions', 'pep', 'risk'];
 const VERSION = '0.1.0';
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
-const CASE_ID_META_KEY = 'mcp-sidecar.io/case_id';
+const CASE_ID_META_KEY = 'io.mcp-sidecar/case_id';
 
 // ---------------------------------------------------------------------------
 // Command line

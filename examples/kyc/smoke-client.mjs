@@ -92,7 +92,7 @@ for (const tool of tools) {
   for (const c of calls) {
     let progressSeen = 0;
     const opts = c.progress ? { onprogress: () => (progressSeen += 1) } : undefined;
-    const res = await client.callTool({ name: tool.name, arguments: c.args, _meta: { 'mcp-sidecar.io/case_id': caseId } }, undefined, opts);
+    const res = await client.callTool({ name: tool.name, arguments: c.args, _meta: { 'io.mcp-sidecar/case_id': caseId } }, undefined, opts);
     const label = `${tool.name}(${Object.keys(c.args).join(',')})`;
     if (c.error) {
       check(res.isError === true && c.error.test(res.content?.[0]?.text ?? ''), `${label} -> isError matching ${c.error}`);

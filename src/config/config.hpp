@@ -36,7 +36,7 @@ struct RetryConfig {
 struct CaseIdConfig {
   std::string header = "X-Case-Id";                 // request header, in and out
   std::string argument = "case_id";                 // tool argument name
-  std::string meta_key = "mcp-sidecar.io/case_id";  // key in params._meta upstream
+  std::string meta_key = "io.mcp-sidecar/case_id";  // key in params._meta upstream
   CaseIdInject inject = CaseIdInject::schema;
 };
 
