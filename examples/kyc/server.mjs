@@ -2,10 +2,13 @@
 // One launcher for the four example KYC MCP servers.
 //
 //   node server.mjs <registry|sanctions|pep|risk> [--host 127.0.0.1] [--port 0] [--log FILE]
+//                   [--transport streamable-http|sse|stateless] [--stateless-only]
 //
 // Streamable HTTP (stateful: one StreamableHTTPServerTransport + one McpServer per
 // session) on POST/GET/DELETE /mcp, optional bearer auth (MCP_BEARER_TOKEN), JSON-line
 // logs, and test hooks (GET /_test/stats; extra tools when KYC_TEST_TOOLS=1).
+// `--transport stateless` serves protocol revision 2026-07-28 on POST /mcp instead, with
+// the v2 SDK (@modelcontextprotocol/server): one McpServer per HTTP request, no sessions.
 import http from 'node:http';
 import fs from 'node:fs';
 import { randomUUID, timingSafeEqual, createHash } from 'node:crypto';
@@ -40,7 +43,10 @@ const CASE_ID_META_KEY = 'io.mcp-sidecar/case_id';
 
 function usage(message) {
   if (message) process.stderr.write(`server.mjs: ${message}\n`);
-  process.stderr.write('usage: node server.mjs <registry|sanctions|pep|risk> [--host 127.0.0.1] [--port 0] [--log FILE]\n');
+  process.stderr.write(
+    'usage: node server.mjs <registry|sanctions|pep|risk> [--host 127.0.0.1] [--port 0] [--log FILE]\n' +
+      '                      [--transport streamable-http|sse|stateless] [--stateless-only]\n'
+  );
   process.exit(2);
 }
 
@@ -53,6 +59,7 @@ try {
       port: { type: 'string', default: '0' },
       log: { type: 'string' },
       transport: { type: 'string', default: 'streamable-http' },
+      'stateless-only': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' }
     }
   });
@@ -64,10 +71,17 @@ if (cli.positionals.length !== 1 || !ROLES.includes(cli.positionals[0])) {
   usage(`expected exactly one role out of ${ROLES.join(', ')}`);
 }
 const ROLE = cli.positionals[0];
-// streamable-http (revisions 2025-03-26..2025-11-25, sessions) or sse (the 2024-11-05 HTTP+SSE
-// transport: GET /sse opens the stream, POST /messages?sessionId=... carries requests).
+// streamable-http (revisions 2025-03-26..2025-11-25, sessions), sse (the 2024-11-05 HTTP+SSE
+// transport: GET /sse opens the stream, POST /messages?sessionId=... carries requests) or
+// stateless (revision 2026-07-28: every POST /mcp carries its own _meta envelope, no sessions;
+// 2025-era requests are served statelessly too unless --stateless-only or KYC_STATELESS_ONLY=1).
 const TRANSPORT = cli.values.transport;
-if (!['streamable-http', 'sse'].includes(TRANSPORT)) usage(`invalid --transport ${TRANSPORT}`);
+if (!['streamable-http', 'sse', 'stateless'].includes(TRANSPORT)) usage(`invalid --transport ${TRANSPORT}`);
+if (cli.values['stateless-only'] && TRANSPORT !== 'stateless') usage('--stateless-only needs --transport stateless');
+const STATELESS_ONLY =
+  TRANSPORT === 'stateless' && (cli.values['stateless-only'] || process.env.KYC_STATELESS_ONLY === '1');
+// The v2 SDK (2026-07-28) is only loaded for the stateless transport.
+const sdkV2 = TRANSPORT === 'stateless' ? await import('@modelcontextprotocol/server') : null;
 const HOST = cli.values.host;
 const PORT = Number(cli.values.port);
 if (!Number.isInteger(PORT) || PORT < 0 || PORT > 65535) usage(`invalid --port ${cli.values.port}`);
@@ -119,8 +133,27 @@ const stats = {
   connections_opened: 0,
   open_connections: 0,
   resumptions: 0,  // GET requests carrying Last-Event-ID
-  with_authorization: 0  // requests that arrived with an Authorization header
+  with_authorization: 0,  // requests that arrived with an Authorization header
+  stateless_calls: 0,  // tool calls served without a session (--transport stateless)
+  eras: Object.create(null),  // stateless: per-request McpServer instances by protocol era (modern|legacy)
+  last_headers: null,  // Mcp-* headers of the most recent JSON-RPC POST (lowercase names)
+  meta_seen: null  // `_meta` keys of the most recent JSON-RPC POST's params (null: no _meta)
 };
+
+// The MCP-specific headers of a POST (MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Param-*)
+// and the `_meta` keys of its message, for tests asserting what a client sent.
+function recordRequestShape(req, body) {
+  const seen = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (['mcp-protocol-version', 'mcp-method', 'mcp-name'].includes(name) || name.startsWith('mcp-param-')) {
+      seen[name] = Array.isArray(value) ? value.join(', ') : value;
+    }
+  }
+  stats.last_headers = seen;
+  const message = Array.isArray(body) ? body[0] : body;
+  const meta = message?.params?._meta;
+  stats.meta_seen = meta && typeof meta === 'object' ? Object.keys(meta) : null;
+}
 
 // ---------------------------------------------------------------------------
 // Tool helpers
@@ -142,31 +175,71 @@ function toolError(text) {
 }
 
 /**
- * Registers a tool whose handler is wrapped with the entry bookkeeping: execution
- * counter and the `tool_call` log line. The handler always receives (args, extra);
- * tools without an inputSchema get args = {}.
+ * The handler-side view of one tool call, the same for both SDKs: v1 hands a tool
+ * `extra` (RequestHandlerExtra), v2 a `ctx` (ServerContext, recognisable by `mcpReq`).
+ *   sessionId, meta (request `_meta`; v2 lifts the io.modelcontextprotocol/* envelope keys
+ *   out into `envelope`), headers (lowercase name -> value), signal, notify(notification),
+ *   closeSSEStream (resumable streams, v1 only), inputResponses / requestState (multi
+ *   round-trip, v2 only), sdk (per-SDK helpers: UrlElicitationRequiredError, inputRequired,
+ *   acceptedContent).
+ */
+function toolContext(extra) {
+  if (extra?.mcpReq) {
+    const req = extra.http?.req;
+    return {
+      sessionId: extra.sessionId,
+      meta: extra.mcpReq._meta ?? {},
+      envelope: extra.mcpReq.envelope,
+      headers: req ? Object.fromEntries(req.headers) : {},
+      signal: extra.mcpReq.signal,
+      notify: (notification) => extra.mcpReq.notify(notification),
+      closeSSEStream: extra.http?.closeSSE,
+      inputResponses: extra.mcpReq.inputResponses,
+      requestState: extra.mcpReq.requestState(),
+      sdk: sdkV2
+    };
+  }
+  return {
+    sessionId: extra?.sessionId,
+    meta: extra?._meta ?? {},
+    envelope: undefined,
+    headers: extra?.requestInfo?.headers ?? {},
+    signal: extra?.signal,
+    notify: (notification) => extra.sendNotification(notification),
+    closeSSEStream: extra?.closeSSEStream,
+    inputResponses: undefined,
+    requestState: undefined,
+    sdk: { UrlElicitationRequiredError }
+  };
+}
+
+/**
+ * Registers a tool on a v1 or v2 McpServer (both have registerTool(name, config, cb) and
+ * accept zod raw shapes), wrapped with the entry bookkeeping: execution counter and the
+ * `tool_call` log line. The handler always receives (args, ctx) with ctx from
+ * toolContext(); tools without an inputSchema get args = {}.
  */
 function addTool(server, name, config, handler) {
   const wrapped = async (...params) => {
-    const extra = params.length > 1 ? params[1] : params[0];
+    const ctx = toolContext(params.length > 1 ? params[1] : params[0]);
     const args = params.length > 1 ? (params[0] ?? {}) : {};
     stats.executions[name] = (stats.executions[name] ?? 0) + 1;
-    const session = extra?.sessionId ? sessions.get(extra.sessionId) : undefined;
+    const session = ctx.sessionId ? sessions.get(ctx.sessionId) : undefined;
     if (session) session.calls += 1;
-    const headers = extra?.requestInfo?.headers;
+    else if (TRANSPORT === 'stateless') stats.stateless_calls += 1;
     let caseId = null;
     if (typeof args.case_id === 'string') caseId = args.case_id;
-    else if (extra?._meta && typeof extra._meta[CASE_ID_META_KEY] === 'string') caseId = extra._meta[CASE_ID_META_KEY];
+    else if (typeof ctx.meta[CASE_ID_META_KEY] === 'string') caseId = ctx.meta[CASE_ID_META_KEY];
     log('tool_call', {
       tool: name,
       case_id: caseId,
-      case_id_header: headerValue(headers, 'x-case-id'),
-      caller: headerValue(headers, 'x-mcp-client-identity')
+      case_id_header: headerValue(ctx.headers, 'x-case-id'),
+      caller: headerValue(ctx.headers, 'x-mcp-client-identity')
     });
     stats.inflight += 1;
     stats.max_inflight = Math.max(stats.max_inflight, stats.inflight);
     try {
-      return await handler(args, extra);
+      return await handler(args, ctx);
     } finally {
       stats.inflight -= 1;
     }
@@ -422,15 +495,15 @@ function registerTestTools(server) {
       },
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false }
     },
-    async ({ ms }, extra) => {
+    async ({ ms }, ctx) => {
       await new Promise((resolve) => {
         const timer = setTimeout(done, ms);
         function done() {
           clearTimeout(timer);
-          extra.signal.removeEventListener('abort', done);
+          ctx.signal.removeEventListener('abort', done);
           resolve();
         }
-        extra.signal.addEventListener('abort', done, { once: true });
+        ctx.signal.addEventListener('abort', done, { once: true });
       });
       return ok({ slept: ms });
     }
@@ -445,10 +518,10 @@ function registerTestTools(server) {
       inputSchema: { ms: z.number().int().min(0).max(600000), case_id: z.string() },
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false }
     },
-    async ({ ms }, extra) => {
+    async ({ ms }, ctx) => {
       await new Promise((resolve) => {
         const timer = setTimeout(resolve, ms);
-        extra.signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+        ctx.signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
       });
       return ok({ slept: ms });
     }
@@ -464,9 +537,9 @@ function registerTestTools(server) {
       inputSchema: { ms: z.number().int().min(0).max(60000), case_id: z.string() },
       annotations: READ_ONLY
     },
-    async ({ ms }, extra) => {
-      if (!extra.closeSSEStream) return toolError('this request cannot be resumed (no event store or old protocol version)');
-      extra.closeSSEStream();
+    async ({ ms }, ctx) => {
+      if (!ctx.closeSSEStream) return toolError('this request cannot be resumed (no event store or old protocol version)');
+      ctx.closeSSEStream();
       await new Promise((r) => setTimeout(r, ms));
       return ok({ resumed: true });
     }
@@ -482,8 +555,8 @@ function registerTestTools(server) {
       inputSchema: { case_id: z.string() },
       annotations: READ_ONLY
     },
-    async () => {
-      throw new UrlElicitationRequiredError([
+    async (_args, ctx) => {
+      throw new ctx.sdk.UrlElicitationRequiredError([
         { mode: 'url', elicitationId: 'test', url: 'https://example.invalid/consent', message: 'consent needed' }
       ]);
     }
@@ -518,13 +591,13 @@ function registerTestTools(server) {
       },
       annotations: READ_ONLY
     },
-    async ({ steps, interval_ms }, extra) => {
-      const token = extra?._meta?.progressToken;
+    async ({ steps, interval_ms }, ctx) => {
+      const token = ctx.meta.progressToken;
       for (let i = 1; i <= steps; i++) {
-        if (extra.signal.aborted) break;
+        if (ctx.signal.aborted) break;
         if (interval_ms > 0) await new Promise((r) => setTimeout(r, interval_ms));
         if (token !== undefined) {
-          await extra.sendNotification({
+          await ctx.notify({
             method: 'notifications/progress',
             params: { progressToken: token, progress: i, total: steps, message: `step ${i}/${steps}` }
           });
@@ -533,10 +606,74 @@ function registerTestTools(server) {
       return ok({ steps });
     }
   );
+
+  // SEP-2243 (2026-07-28): `tenant` is annotated x-mcp-header, so a 2026-07-28 client mirrors
+  // the argument into an `Mcp-Param-Tenant` request header, and the v2 SDK answers 400/-32020
+  // before the handler runs when header and argument disagree.
+  addTool(
+    server,
+    'tenant_echo',
+    {
+      title: 'Tenant echo (test)',
+      description: 'Test hook: returns the tenant argument and the Mcp-Param-Tenant header the request carried.',
+      inputSchema: { tenant: z.string().meta({ 'x-mcp-header': 'Tenant' }) },
+      annotations: READ_ONLY
+    },
+    async ({ tenant }, ctx) => ok({ tenant, header: headerValue(ctx.headers, 'mcp-param-tenant') })
+  );
+
+  // Multi round-trip request (2026-07-28): the first call answers resultType "input_required"
+  // with a form elicitation `confirm` and requestState; the client re-sends the call with
+  // inputResponses.confirm and the requestState echoed. (Test tool: the state is a plain,
+  // unprotected string; a real server would seal it, e.g. with createRequestStateCodec.)
+  addTool(
+    server,
+    'confirm_case',
+    {
+      title: 'Confirm case (test)',
+      description: 'Test hook: asks the client to confirm the case (multi round-trip, input_required), then returns {case_id, confirmed}.',
+      inputSchema: { case_id: z.string() },
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false }
+    },
+    async ({ case_id }, ctx) => {
+      const { inputRequired, acceptedContent } = ctx.sdk;
+      if (!inputRequired) return toolError('confirm_case needs multi round-trip requests (protocol revision 2026-07-28)');
+      const state = `confirm:${case_id}`;
+      const response = ctx.inputResponses?.confirm;
+      if (response !== undefined && ctx.requestState === state) {
+        const content = acceptedContent(ctx.inputResponses, 'confirm');
+        return ok({ case_id, confirmed: content?.confirm === true });
+      }
+      return inputRequired({
+        inputRequests: {
+          confirm: inputRequired.elicit({
+            message: `Confirm KYC case ${case_id}?`,
+            requestedSchema: {
+              type: 'object',
+              properties: { confirm: { type: 'boolean', title: 'Confirm' } },
+              required: ['confirm']
+            }
+          })
+        },
+        requestState: state
+      });
+    }
+  );
 }
 
+// 2026-07-28 caching hints for tools/list: KYC_CACHE_TTL_MS (default 60000: the tool list of a
+// KYC server changes only with a deployment) and KYC_CACHE_SCOPE (public|private, default public).
+function cacheHints() {
+  const ttlMs = Number(process.env.KYC_CACHE_TTL_MS ?? 60000);
+  const cacheScope = process.env.KYC_CACHE_SCOPE ?? 'public';
+  return { 'tools/list': { ttlMs, cacheScope } };
+}
+
+// One McpServer with this role's tools: SDK v1 for streamable-http and sse, SDK v2 for stateless.
 function createMcpServer() {
-  const server = new McpServer({ name: `kyc-${ROLE}`, version: VERSION });
+  const server = sdkV2
+    ? new sdkV2.McpServer({ name: `kyc-${ROLE}`, version: VERSION }, { cacheHints: cacheHints() })
+    : new McpServer({ name: `kyc-${ROLE}`, version: VERSION });
   registerPing(server);
   if (ROLE === 'registry') registerRegistry(server);
   else if (ROLE === 'sanctions') registerSanctions(server);
@@ -624,6 +761,7 @@ async function readJsonRpc(req, res) {
     jsonRpcError(res, 400, -32700, 'Parse error');
     return undefined;
   }
+  recordRequestShape(req, body);
   for (const m of Array.isArray(body) ? body : [body]) {
     if (m && typeof m.method === 'string') stats.methods[m.method] = (stats.methods[m.method] ?? 0) + 1;
     if (m?.method === 'tools/call' && dropNext.delete(m.params?.name)) dropResultOf(req, res);
@@ -783,6 +921,99 @@ async function handleLegacyMessage(req, res) {
   await entry.transport.handlePostMessage(req, res, body);
 }
 
+// Stateless (2026-07-28) on /mcp with the v2 SDK: createMcpHandler runs one fresh McpServer per
+// HTTP request (no sessions, no GET stream). It speaks web-standard Request/Response, so the
+// node:http request is converted on the way in and the Response streamed out on the way back.
+// By default (the SDK's `legacy: 'stateless'`) 2025-era requests, initialize included, are also
+// served statelessly by the same factory; --stateless-only (`legacy: 'reject'`) refuses them.
+const statelessHandler = sdkV2
+  ? sdkV2.createMcpHandler(
+      (context) => {
+        stats.eras[context.era] = (stats.eras[context.era] ?? 0) + 1;
+        return createMcpServer();
+      },
+      {
+        legacy: STATELESS_ONLY ? 'reject' : 'stateless',
+        maxRequestBodySize: MAX_BODY_BYTES,
+        // Logged by validation-ladder cell or error code only: SDK messages may quote argument values.
+        onerror: (err) => {
+          const cell = /^Rejected [^(]*\(([\w-]+)\)/.exec(err.message)?.[1];
+          if (cell) log('mcp_rejected', { reason: cell });
+          else if (typeof err.code === 'number') log('mcp_rejected', { reason: err.name, code: err.code });
+          else log('mcp_error', { error: err.name });
+        }
+      }
+    )
+  : null;
+
+function toWebRequest(req, signal) {
+  const headers = new Headers();
+  for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
+  return new Request(new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`), {
+    method: req.method,
+    headers,
+    signal
+  });
+}
+
+async function sendWebResponse(res, response) {
+  if (res.destroyed) return;
+  const headers = {};
+  response.headers.forEach((value, name) => {
+    headers[name] = value;
+  });
+  res.writeHead(response.status, headers);
+  if (!response.body) {
+    res.end();
+    return;
+  }
+  const reader = response.body.getReader();
+  const onClose = () => reader.cancel().catch(() => {});
+  res.once('close', onClose);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done || res.destroyed) break;
+      if (!res.write(value)) {
+        await new Promise((resolve) => {
+          const settle = () => {
+            res.off('drain', settle);
+            res.off('close', settle);
+            resolve();
+          };
+          res.on('drain', settle);
+          res.on('close', settle);
+        });
+      }
+    }
+  } finally {
+    res.off('close', onClose);
+    res.end();
+  }
+}
+
+async function handleStateless(req, res) {
+  if (refuseUnauthorized(req, res)) return;
+  // The body is read here (size limit, stats, fault injection) and handed over as parsedBody.
+  let body;
+  if (req.method === 'POST') {
+    body = await readJsonRpc(req, res);
+    if (body === undefined) return;
+  } else {
+    req.resume();
+  }
+  // A client that goes away aborts the exchange (ctx.signal in the tool handlers).
+  const aborter = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) aborter.abort();
+  });
+  const response = await statelessHandler.fetch(
+    toWebRequest(req, aborter.signal),
+    body === undefined ? undefined : { parsedBody: body }
+  );
+  await sendWebResponse(res, response);
+}
+
 function handleStats(req, res) {
   req.resume();
   sendJson(res, 200, {
@@ -791,14 +1022,19 @@ function handleStats(req, res) {
     sessions_deleted: stats.sessions_deleted,
     active_sessions: sessions.size,
     // Tool calls per open session, in opening order (no session ids: they are credentials).
-    calls_per_session: [...sessions.values()].map((e) => e.calls),
+    // Stateless: one pseudo-session holding every tool call.
+    calls_per_session:
+      TRANSPORT === 'stateless' ? [stats.stateless_calls] : [...sessions.values()].map((e) => e.calls),
     max_inflight: stats.max_inflight,
     connections_opened: stats.connections_opened,
     open_connections: stats.open_connections,
     resumptions: stats.resumptions,
     with_authorization: stats.with_authorization,
     methods: { ...stats.methods },
-    executions: { ...stats.executions }
+    executions: { ...stats.executions },
+    eras: { ...stats.eras },
+    last_headers: stats.last_headers,
+    meta_seen: stats.meta_seen
   });
 }
 
@@ -812,6 +1048,7 @@ const httpServer = http.createServer((req, res) => {
   }
   let work;
   if (pathname === '/mcp' && TRANSPORT === 'streamable-http') work = handleMcp(req, res);
+  else if (pathname === '/mcp' && TRANSPORT === 'stateless') work = handleStateless(req, res);
   else if (pathname === '/sse' && TRANSPORT === 'sse' && req.method === 'GET') work = handleLegacySse(req, res);
   else if (pathname === '/messages' && TRANSPORT === 'sse' && req.method === 'POST') work = handleLegacyMessage(req, res);
   else if (pathname === '/_test/stats' && req.method === 'GET') work = Promise.resolve(handleStats(req, res));
@@ -865,7 +1102,7 @@ async function shutdown(signal) {
   if (shuttingDown) return;
   shuttingDown = true;
   const entries = [...new Set([...sessions.values(), ...legacySessions.values()])];
-  await Promise.allSettled(entries.map((e) => e.server.close()));
+  await Promise.allSettled([...entries.map((e) => e.server.close()), statelessHandler?.close()]);
   await new Promise((resolve) => {
     httpServer.close(() => resolve());
     httpServer.closeAllConnections();

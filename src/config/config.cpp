@@ -592,9 +592,6 @@ void validate(const Config& c, const std::string& src, std::vector<std::string>&
       if (!https && (!s.tls.ca_file.empty() || !s.tls.cert_file.empty()))
         fail(key + ".tls", "TLS settings need an https:// URL");
       if (s.tls.cert_file.empty() != s.tls.key_file.empty()) fail(key + ".tls", "cert_file and key_file go together");
-      if (s.transport == TransportKind::stateless || s.transport == TransportKind::sse)
-        fail(key + ".transport",
-             std::string(to_string(s.transport)) + " upstreams are not supported by this build yet");
     }
   }
   const auto& in = c.inbound;

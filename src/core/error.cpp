@@ -37,6 +37,12 @@ constexpr Mapping mapping(ErrorCode code) {
       return {502, -32603, "upstream_protocol_error", "rpc_error"};
     case ErrorCode::upstream_rpc_error:
       return {502, -32603, "upstream_error", "rpc_error"};
+    case ErrorCode::upstream_version_unsupported:
+      return {502, -32603, "upstream_version_unsupported", "rpc_error"};
+    case ErrorCode::upstream_header_mismatch:
+      return {502, -32603, "upstream_header_mismatch", "rpc_error"};
+    case ErrorCode::upstream_capability_required:
+      return {502, -32603, "upstream_capability_required", "rpc_error"};
     case ErrorCode::unavailable:
       return {503, -32603, "upstream_unavailable", "unavailable"};
     case ErrorCode::overloaded:

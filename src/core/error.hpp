@@ -22,11 +22,15 @@ enum class ErrorCode {
   headers_too_large,   // request head over the limit
   upstream_protocol,   // the upstream answered something that is not MCP
   upstream_rpc_error,  // the upstream answered a JSON-RPC error (passed along in `detail`)
-  unavailable,         // no session could be opened or the upstream is down
-  overloaded,          // a bound was hit: in-flight calls, connections, file descriptors
-  timeout,             // the call timeout expired
-  cancelled,           // the sidecar is shutting down
-  internal,            // a bug: logged loudly
+  // 2026-07-28 refusals (detail carries the upstream's error):
+  upstream_version_unsupported,  // -32022: no protocol version in common
+  upstream_header_mismatch,      // -32020: the server read our headers differently from the body
+  upstream_capability_required,  // -32021: the server needs a client capability we do not declare
+  unavailable,                   // no session could be opened or the upstream is down
+  overloaded,                    // a bound was hit: in-flight calls, connections, file descriptors
+  timeout,                       // the call timeout expired
+  cancelled,                     // the sidecar is shutting down
+  internal,                      // a bug: logged loudly
 };
 
 // An error with a message that is safe for callers and logs: it never carries argument values,

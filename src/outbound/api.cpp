@@ -11,6 +11,9 @@ namespace mcp_sidecar::outbound {
 
 namespace bhttp = boost::beast::http;
 
+// What the caller can answer in an input_required result, as 2026-07-28 client capabilities.
+constexpr std::string_view kClientCapabilitiesHeader = "X-MCP-Client-Capabilities";
+
 asio::awaitable<void> respond_error(http::Exchange& ex, Error error, unsigned version, std::string_view case_id_header,
                                     std::string_view case_id) {
   auto res = http::make_json_response(http_status(error.code), error_body(error), version);
@@ -63,7 +66,11 @@ asio::awaitable<void> Api::handle(http::Request& req, http::Exchange& ex) {
     }
     if (seg.size() == 5 && seg[3] == "tools" && !seg[4].empty()) {
       if (method != bhttp::verb::post) co_return co_await not_allowed();
-      co_return co_await call_tool(req, ex, *it->second, std::move(seg[4]));
+      co_return co_await call_tool(req, ex, *it->second, std::move(seg[4]), false);
+    }
+    if (seg.size() == 6 && seg[3] == "tools" && !seg[4].empty() && seg[5] == "retry") {
+      if (method != bhttp::verb::post) co_return co_await not_allowed();
+      co_return co_await call_tool(req, ex, *it->second, std::move(seg[4]), true);
     }
   }
   co_await respond_error(ex, make_error(ErrorCode::not_found, "no such endpoint"), version);
@@ -92,7 +99,31 @@ asio::awaitable<void> Api::list_tools(http::Request& req, http::Exchange& ex, Up
   co_await ex.respond(http::make_json_response(200, body, req.version()));
 }
 
-asio::awaitable<void> Api::call_tool(http::Request& req, http::Exchange& ex, Upstream& upstream, std::string tool) {
+namespace {
+// The body of a retry after input_required: {"arguments"?, "inputResponses"?, "requestState"?}.
+std::optional<std::string> split_retry(json& body, json& arguments, json& retry) {
+  for (const auto& [key, value] : body.items())
+    if (key != "arguments" && key != "inputResponses" && key != "requestState")
+      return "unknown key '" + key + "' in a retry body (arguments, inputResponses, requestState)";
+  if (body.contains("arguments")) {
+    if (!body["arguments"].is_object()) return "arguments must be an object";
+    arguments = std::move(body["arguments"]);
+  }
+  if (body.contains("inputResponses")) {
+    if (!body["inputResponses"].is_object()) return "inputResponses must be an object";
+    retry["inputResponses"] = std::move(body["inputResponses"]);
+  }
+  if (body.contains("requestState")) {
+    if (!body["requestState"].is_string()) return "requestState must be a string, passed back as received";
+    retry["requestState"] = std::move(body["requestState"]);
+  }
+  if (retry.empty()) return "a retry carries inputResponses or requestState";
+  return std::nullopt;
+}
+}  // namespace
+
+asio::awaitable<void> Api::call_tool(http::Request& req, http::Exchange& ex, Upstream& upstream, std::string tool,
+                                     bool retry) {
   const unsigned version = req.version();
   const auto deadline = upstream.call_deadline();
   CallRecorder rec(metrics_, calls_, "outbound", upstream.name(), "tools/call", tool, "");
@@ -105,11 +136,27 @@ asio::awaitable<void> Api::call_tool(http::Request& req, http::Exchange& ex, Ups
   if (auto ct = req[bhttp::field::content_type]; !ct.empty() && !ct.starts_with("application/json"))
     co_return co_await fail(make_error(ErrorCode::bad_request, "Content-Type must be application/json"));
   json arguments = json::object();
+  Upstream::CallExtras extras;
   if (!req.body().empty()) {
     auto parsed = mcp::parse_json(req.body());
     if (!parsed || !parsed->is_object())
-      co_return co_await fail(make_error(ErrorCode::bad_request, "the body must be a JSON object of tool arguments"));
-    arguments = std::move(*parsed);
+      co_return co_await fail(
+          make_error(ErrorCode::bad_request,
+                     retry ? "the body must be a JSON object" : "the body must be a JSON object of tool arguments"));
+    if (!retry) {
+      arguments = std::move(*parsed);
+    } else if (auto why = split_retry(*parsed, arguments, extras.retry)) {
+      co_return co_await fail(make_error(ErrorCode::bad_request, *why));
+    }
+  } else if (retry) {
+    co_return co_await fail(make_error(ErrorCode::bad_request, "a retry carries inputResponses or requestState"));
+  }
+  if (auto caps = req.find(kClientCapabilitiesHeader); caps != req.end()) {
+    auto parsed = mcp::parse_json(caps->value());
+    if (!parsed || !parsed->is_object())
+      co_return co_await fail(
+          make_error(ErrorCode::bad_request, std::string(kClientCapabilitiesHeader) + " must be a JSON object"));
+    extras.client_capabilities = std::move(*parsed);
   }
   auto header = req[config_.case_id.header];
   std::optional<std::string_view> header_value;
@@ -119,13 +166,15 @@ asio::awaitable<void> Api::call_tool(http::Request& req, http::Exchange& ex, Ups
   rec.set_case_id(case_id.value());
   rec.start();
 
-  auto result = co_await upstream.call_tool(tool, std::move(arguments), case_id.value(), deadline);
+  auto result = co_await upstream.call_tool(tool, std::move(arguments), case_id.value(), deadline, extras);
   rec.set_tool_listed(upstream.lists_tool(tool));
   if (!result) co_return co_await fail(std::move(result).error(), case_id.value());
 
   const json& r = result.value();
-  bool tool_error = r.contains("isError") && r["isError"] == true;
-  rec.finish(tool_error ? "tool_error" : "ok");
+  // An InputRequiredResult goes back intact: the caller answers it through .../retry.
+  const bool input_required = r.contains("resultType") && r["resultType"] == "input_required";
+  const bool tool_error = r.contains("isError") && r["isError"] == true;
+  rec.finish(input_required ? "input_required" : tool_error ? "tool_error" : "ok");
   auto res = http::make_json_response(200, r, version);
   res.set(config_.case_id.header, case_id.value());
   co_await ex.respond(std::move(res));

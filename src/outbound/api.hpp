@@ -24,7 +24,10 @@ class Api {
   asio::awaitable<void> handle(http::Request& req, http::Exchange& ex);
 
  private:
-  asio::awaitable<void> call_tool(http::Request& req, http::Exchange& ex, Upstream& upstream, std::string tool);
+  // POST .../tools/{tool}: the body is the arguments. POST .../tools/{tool}/retry: the body is
+  // {"arguments", "inputResponses", "requestState"}, the answer to an input_required result.
+  asio::awaitable<void> call_tool(http::Request& req, http::Exchange& ex, Upstream& upstream, std::string tool,
+                                  bool retry);
   asio::awaitable<void> list_tools(http::Request& req, http::Exchange& ex, Upstream& upstream);
   asio::awaitable<void> list_servers(http::Request& req, http::Exchange& ex);
 

@@ -1,7 +1,7 @@
 // The seam between the pool and the wire: an upstream session as the pool sees it, whatever
-// the transport. Streamable HTTP with sessions (streamable_http.cpp) is the first
-// implementation; stateless 2026-07-28 and legacy HTTP+SSE upstreams are others behind the same
-// pool, timeouts, heartbeat and metrics.
+// the transport: Streamable HTTP with sessions or stateless (streamable_http.cpp), legacy
+// HTTP+SSE (legacy_sse.cpp), or a session that first detects which of them the server speaks
+// (auto_detect.cpp). All sit behind the same pool, timeouts, heartbeat and metrics.
 #pragma once
 
 #include "core/async.hpp"
@@ -13,13 +13,24 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace mcp_sidecar::outbound {
 
 using json = nlohmann::json;
 
+// The three eras of MCP over HTTP a server may speak.
+enum class Era {
+  stateless,   // 2026-07-28: no session, per-request _meta and headers
+  sessions,    // 2025-03-26 .. 2025-11-25: Streamable HTTP with initialize and Mcp-Session-Id
+  legacy_sse,  // 2024-11-05: a GET event stream plus the POST endpoint it announces
+};
+std::string_view era_name(Era era);
+
 // What the upstream told us when the session opened.
 struct SessionInfo {
+  Era era = Era::sessions;
   std::string protocol_version;
   std::string session_id;  // for debug views only; never logged or used as a label
   json server_info = json::object();
@@ -29,6 +40,11 @@ struct SessionInfo {
 struct RpcOptions {
   TimePoint deadline;
   std::string_view case_id;  // sent as the case id header; empty = none
+  // Headers of this request only (the 2026-07-28 Mcp-Param-* mirrors of tool arguments).
+  std::vector<std::pair<std::string, std::string>> headers;
+  // 2026-07-28: the client capabilities this request declares (what the caller can answer in
+  // an input_required result); null = none. Session eras declare theirs once, at initialize.
+  const json* client_capabilities = nullptr;
   // When set, each progress notification moves the deadline to now + this, never past
   // max_deadline (outbound.timeout_resets_on_progress).
   milliseconds progress_extension{0};
@@ -57,6 +73,10 @@ class UpstreamSession {
   // False once the transport learned the session is gone (404) or broken: the pool evicts it.
   virtual bool alive() const = 0;
   virtual std::string_view failure_reason() const = 0;  // why alive() turned false
+  // True once the server answered in a way its era forbids (a 400/404/405 without a modern
+  // JSON-RPC error to a stateless request, an HTTP refusal of initialize, a refused event
+  // stream): the server is not what the pool thought, and automatic detection starts again.
+  virtual bool era_contradicted() const { return false; }
   virtual const SessionInfo& info() const = 0;
 };
 

@@ -1,9 +1,11 @@
-#include "outbound/streamable_http.hpp"
+#include "outbound/transports.hpp"
 
+#include "mcp/headers.hpp"
 #include "mcp/json_parse.hpp"
 #include "mcp/jsonrpc.hpp"
 #include "mcp/protocol.hpp"
 #include "mcp/sse.hpp"
+#include "outbound/wire.hpp"
 #include "telemetry/log.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -19,17 +21,17 @@ namespace bhttp = boost::beast::http;
 
 namespace {
 
-constexpr std::size_t kErrorBodyLimit = 64 << 10;
+using wire::kBackgroundTimeout;
+using wire::kErrorBodyLimit;
+using wire::transport_error;
+
 // After the response event, how long the rest of an SSE stream may take to end before the
 // connection is given up instead of reused.
 constexpr auto kStreamTailWait = std::chrono::milliseconds(200);
-// Background messages (replies to server requests, cancellations) get this long.
-constexpr auto kBackgroundTimeout = std::chrono::seconds(5);
-
-Error transport_error(ErrorCode code, std::string message, bool not_delivered = false) {
-  Error e{code, std::move(message)};
-  e.not_delivered = not_delivered;
-  return e;
+bool json_contains(const json& array, std::string_view value) {
+  for (const auto& v : array)
+    if (v.is_string() && v.get<std::string>() == value) return true;
+  return false;
 }
 
 bool is_timeout(const boost::system::error_code& ec) { return ec == boost::beast::error::timeout; }
@@ -46,28 +48,24 @@ struct Pending {
 
 class StreamableHttpSession final : public UpstreamSession, public std::enable_shared_from_this<StreamableHttpSession> {
  public:
-  StreamableHttpSession(http::ConnectionPool& pool, const StreamableHttpSettings& settings)
-      : pool_(pool), settings_(settings) {}
+  StreamableHttpSession(http::ConnectionPool& pool, const TransportSettings& settings, Era era)
+      : pool_(pool), settings_(settings), stateless_(era == Era::stateless) {
+    info_.era = stateless_ ? Era::stateless : Era::sessions;
+    if (stateless_) info_.protocol_version = std::string(mcp::kStatelessRevision);
+  }
 
   asio::awaitable<Result<void>> open(TimePoint deadline) override {
-    json params = {{"protocolVersion", mcp::kSessionRevisions.front()},
-                   {"capabilities", json::object()},
-                   {"clientInfo", {{"name", mcp::kClientName}, {"version", settings_.client_version}}}};
+    if (stateless_) co_return co_await discover(deadline);
     const RpcOptions options{.deadline = deadline};
-    auto reply = co_await exchange(mcp::make_request(next_id_++, "initialize", params), options);
+    auto reply =
+        co_await exchange(mcp::make_request(next_id_++, "initialize", wire::initialize_params(settings_)), options);
     if (!reply) co_return std::move(reply).error();
-    const json& msg = reply.value();
-    if (msg.contains("error"))
-      co_return Error{ErrorCode::upstream_rpc_error, "upstream refused initialize", msg["error"]};
-    const json& result = msg["result"];
-    if (!result.is_object() || !result.contains("protocolVersion") || !result["protocolVersion"].is_string())
-      co_return make_error(ErrorCode::upstream_protocol, "upstream initialize result has no protocolVersion");
-    std::string version = result["protocolVersion"];
-    if (!mcp::is_session_revision(version))
-      co_return make_error(ErrorCode::upstream_protocol, "upstream chose unsupported protocol version " + version);
-    info_.protocol_version = version;
-    if (auto it = result.find("serverInfo"); it != result.end() && it->is_object()) info_.server_info = *it;
-    if (auto it = result.find("capabilities"); it != result.end() && it->is_object()) info_.capabilities = *it;
+    if (auto err = reply->find("error"); err != reply->end()) {
+      // A server of the 2026-07-28 era has no initialize (or names the versions it speaks).
+      const int code = mcp::error_code_of(*err);
+      if (code == mcp::kUnsupportedProtocolVersion || code == mcp::kMethodNotFound) era_contradicted_ = true;
+    }
+    if (auto applied = wire::apply_initialize(reply.value(), info_, false); !applied) co_return applied;
 
     auto sent = co_await notify("notifications/initialized", json(), deadline);
     if (!sent) co_return std::move(sent).error();
@@ -76,10 +74,16 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
 
   asio::awaitable<Result<json>> request(std::string_view method, const json& params,
                                         const RpcOptions& options) override {
-    co_return co_await exchange(mcp::make_request(next_id_++, method, params), options);
+    if (!stateless_) co_return co_await exchange(mcp::make_request(next_id_++, method, params), options);
+    json with_meta = params;
+    mcp::add_request_meta(with_meta, mcp::kStatelessRevision, client_info(),
+                          options.client_capabilities ? *options.client_capabilities : json::object());
+    co_return co_await exchange(mcp::make_request(next_id_++, method, std::move(with_meta)), options);
   }
 
   asio::awaitable<Result<void>> notify(std::string_view method, const json& params, TimePoint deadline) override {
+    // 2026-07-28 defines no client-to-server notifications over HTTP (closing a stream cancels).
+    if (stateless_) co_return Result<void>{};
     const RpcOptions options{.deadline = deadline};
     auto r = co_await exchange(mcp::make_notification(method, params), options);
     if (!r) co_return std::move(r).error();
@@ -89,7 +93,7 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
   asio::awaitable<void> close(TimePoint deadline) override {
     if (closed_) co_return;
     closed_ = true;
-    if (info_.session_id.empty() || !alive_) co_return;
+    if (stateless_ || info_.session_id.empty() || !alive_) co_return;
     auto lease = co_await pool_.acquire(deadline);
     if (!lease) co_return;
     auto req = build(bhttp::verb::delete_, {}, {});
@@ -104,8 +108,40 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
   bool alive() const override { return alive_; }
   std::string_view failure_reason() const override { return failure_reason_; }
   const SessionInfo& info() const override { return info_; }
+  bool era_contradicted() const override { return era_contradicted_; }
 
  private:
+  json client_info() const { return {{"name", mcp::kClientName}, {"version", settings_.client_version}}; }
+
+  // 2026-07-28: opening a "session" is asking the server what it speaks.
+  asio::awaitable<Result<void>> discover(TimePoint deadline) {
+    const RpcOptions options{.deadline = deadline};
+    auto reply = co_await request("server/discover", json::object(), options);
+    if (!reply) co_return std::move(reply).error();
+    const json& msg = reply.value();
+    if (auto err = msg.find("error"); err != msg.end()) {
+      // Over HTTP a modern server refuses with a 4xx (error_status); an error in a 200 comes from
+      // a server of an earlier era (e.g. method not found).
+      era_contradicted_ = true;
+      co_return Error{ErrorCode::upstream_rpc_error, "upstream refused server/discover", *err};
+    }
+    const json& result = msg["result"];
+    if (!result.is_object()) co_return make_error(ErrorCode::upstream_protocol, "malformed server/discover result");
+    if (auto versions = result.find("supportedVersions");
+        versions != result.end() && versions->is_array() && !json_contains(*versions, mcp::kStatelessRevision)) {
+      // A modern server that has dropped this revision, or a dual-era one that speaks only
+      // session revisions to us: initialize is the way in.
+      era_contradicted_ = true;
+      co_return Error{ErrorCode::upstream_version_unsupported, "upstream does not offer revision 2026-07-28",
+                      *versions};
+    }
+    if (auto meta = result.find("_meta"); meta != result.end() && meta->is_object())
+      if (auto it = meta->find(mcp::kMetaServerInfo); it != meta->end() && it->is_object()) info_.server_info = *it;
+    if (auto it = result.find("serverInfo"); it != result.end() && it->is_object()) info_.server_info = *it;
+    if (auto it = result.find("capabilities"); it != result.end() && it->is_object()) info_.capabilities = *it;
+    co_return Result<void>{};
+  }
+
   http::ClientRequest build(bhttp::verb verb, std::string body, std::string_view case_id) const {
     http::ClientRequest req{verb, pool_.url().target, 11};
     req.set(bhttp::field::host, pool_.url().host_header);
@@ -125,6 +161,17 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     return req;
   }
 
+  // The 2026-07-28 headers that mirror the body: Mcp-Method, Mcp-Name, Mcp-Param-*.
+  void mirror(http::ClientRequest& req, const json& message, const RpcOptions& options) const {
+    if (!message.contains("method")) return;
+    const std::string method = message["method"];
+    req.set(mcp::kMethodHeader, method);
+    const json& params = message.contains("params") ? message["params"] : json::object();
+    if (auto name = mcp::mirrored_name(method, params); !name.empty())
+      req.set(mcp::kNameHeader, mcp::encode_header_value(name));
+    for (const auto& [header, value] : options.headers) req.set(header, value);
+  }
+
   void lose(std::string reason) {
     alive_ = false;
     if (failure_reason_.empty()) failure_reason_ = std::move(reason);
@@ -137,7 +184,9 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     const bool is_request = message.contains("id");
     Pending p{is_request ? message["id"] : json(), options.deadline, options};
     auto result = co_await post(std::move(message), p);
-    if (!result && p.sent && is_request && result.error().code == ErrorCode::timeout && !pool_.aborted()) {
+    // 2025 revisions cancel with a notification; in 2026-07-28 the closed stream is the signal.
+    if (!result && p.sent && is_request && result.error().code == ErrorCode::timeout && !pool_.aborted() &&
+        !stateless_) {
       json params = {{"requestId", p.id}, {"reason", "timeout"}};
       send_in_background(mcp::make_notification("notifications/cancelled", std::move(params)));
     }
@@ -153,6 +202,7 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     const bool expect_reply = !p.id.is_null();
 
     auto req = build(bhttp::verb::post, message.dump(), p.options.case_id);
+    if (stateless_) mirror(req, message, p.options);
     if (auto ec = co_await conn.write(req, p.deadline)) {
       if (pool_.aborted()) co_return make_error(ErrorCode::cancelled, "the sidecar is shutting down");
       // The whole request never reached the server: it cannot have acted on it.
@@ -170,7 +220,8 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
 
     const auto& head = parser.get();
     const unsigned status = head.result_int();
-    if (auto sid = head[mcp::kSessionIdHeader]; initializing && !sid.empty()) info_.session_id = std::string(sid);
+    if (auto sid = head[mcp::kSessionIdHeader]; initializing && !stateless_ && !sid.empty())
+      info_.session_id = std::string(sid);
 
     if (status == 202 || (status == 200 && !expect_reply)) {
       if (auto ec = co_await conn.read_rest(parser, p.deadline)) co_return read_failure(ec, "in an empty response");
@@ -179,7 +230,7 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
         co_return make_error(ErrorCode::upstream_protocol, "upstream accepted a request without answering it");
       co_return json();
     }
-    if (status == 404 && !info_.session_id.empty() && !initializing) {
+    if (status == 404 && !stateless_ && !info_.session_id.empty() && !initializing) {
       // The server no longer knows this session: it did not run the request.
       lose("session_gone");
       co_return transport_error(ErrorCode::unavailable, "upstream session expired", true);
@@ -257,7 +308,7 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
   // resumability), waiting the server's `retry:` hint first, until the response arrives.
   asio::awaitable<Result<json>> resume(Pending& p) {
     for (int attempt = 0; attempt < settings_.max_resumptions; ++attempt) {
-      if (p.last_event_id.empty()) {
+      if (p.last_event_id.empty() || stateless_) {  // 2026-07-28 streams are not resumable
         lose("transport");
         co_return make_error(ErrorCode::unavailable, "upstream ended the stream before the response");
       }
@@ -371,25 +422,79 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     if (status == 401 || status == 403)
       co_return Error{ErrorCode::upstream_protocol, "upstream refused the sidecar's credentials " + code,
                       rpc_error.value_or(nullptr)};
-    if (rpc_error) co_return Error{ErrorCode::upstream_rpc_error, "upstream refused the request " + code, *rpc_error};
-    if (status >= 500) co_return make_error(ErrorCode::unavailable, "upstream failed " + code);
-    co_return make_error(ErrorCode::upstream_protocol, "upstream answered " + code);
+    const int rpc_code = rpc_error ? mcp::error_code_of(*rpc_error) : 0;
+    Error e = refusal(rpc_code, rpc_error, status, code);
+    if (status == 400 || status == 404 || status == 405) {
+      // The era test of the backward-compatibility rules: only a recognized modern error in
+      // the body shows a 2026-07-28 server; an initialize refused at the HTTP level shows a
+      // server that has no sessions (or no Streamable HTTP at all).
+      const bool modern =
+          mcp::is_modern_error(status, rpc_code) &&
+          (rpc_code != mcp::kUnsupportedProtocolVersion || mcp::supports_version(*rpc_error, mcp::kStatelessRevision));
+      if ((stateless_ && !modern) || info_.protocol_version.empty()) {
+        era_contradicted_ = true;
+        lose("era_changed");
+        if (e.code == ErrorCode::upstream_rpc_error || e.code == ErrorCode::upstream_protocol) {
+          e.code = ErrorCode::upstream_protocol;
+          e.message = "upstream does not speak this MCP revision " + code;
+        }
+        e.not_delivered = true;  // refused before it was run
+      }
+    }
+    co_return e;
+  }
+
+  // How a refusal reads to the caller: the 2026-07-28 errors say what the sidecar should know.
+  static Error refusal(int rpc_code, const std::optional<json>& rpc_error, unsigned status, const std::string& code) {
+    if (rpc_error) {
+      if (rpc_code == mcp::kUnsupportedProtocolVersion)
+        return Error{ErrorCode::upstream_version_unsupported,
+                     "upstream supports none of the sidecar's protocol versions " + code, *rpc_error};
+      if (rpc_code == mcp::kHeaderMismatch)
+        return Error{ErrorCode::upstream_header_mismatch,
+                     "upstream found the request headers disagreeing with the body " + code, *rpc_error};
+      if (rpc_code == mcp::kMissingRequiredClientCapability)
+        return Error{ErrorCode::upstream_capability_required,
+                     "upstream requires a client capability the caller did not declare " + code, *rpc_error};
+      return Error{ErrorCode::upstream_rpc_error, "upstream refused the request " + code, *rpc_error};
+    }
+    if (status >= 500) return make_error(ErrorCode::unavailable, "upstream failed " + code);
+    return make_error(ErrorCode::upstream_protocol, "upstream answered " + code);
   }
 
   http::ConnectionPool& pool_;
-  const StreamableHttpSettings& settings_;
+  const TransportSettings& settings_;
+  const bool stateless_;
   SessionInfo info_;
   std::int64_t next_id_ = 1;
   bool alive_ = true;
   bool closed_ = false;
+  bool era_contradicted_ = false;
   std::string failure_reason_;
 };
 
 }  // namespace
 
 std::shared_ptr<UpstreamSession> make_streamable_http_session(http::ConnectionPool& pool,
-                                                              const StreamableHttpSettings& settings) {
-  return std::make_shared<StreamableHttpSession>(pool, settings);
+                                                              const TransportSettings& settings, Era era) {
+  return std::make_shared<StreamableHttpSession>(pool, settings, era);
+}
+
+std::shared_ptr<UpstreamSession> make_session(http::ConnectionPool& pool, const TransportSettings& settings, Era era) {
+  if (era == Era::legacy_sse) return make_legacy_sse_session(pool, settings);
+  return make_streamable_http_session(pool, settings, era);
+}
+
+std::string_view era_name(Era era) {
+  switch (era) {
+    case Era::stateless:
+      return "stateless";
+    case Era::sessions:
+      return "streamable-http";
+    case Era::legacy_sse:
+      return "sse";
+  }
+  return "unknown";
 }
 
 }  // namespace mcp_sidecar::outbound

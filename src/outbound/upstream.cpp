@@ -1,5 +1,6 @@
 #include "outbound/upstream.hpp"
 
+#include "mcp/headers.hpp"
 #include "mcp/jsonrpc.hpp"
 #include "telemetry/metrics.hpp"
 
@@ -54,11 +55,10 @@ Upstream::Upstream(asio::any_io_executor ex, const config::OutboundConfig& outbo
           [&metrics, name = server.name](std::string_view outcome) {
             metrics.upstream_connections_total.Add({{"server", name}, {"outcome", std::string(outcome)}}).Increment();
           }),
-      sessions_(
-          ex,
-          SessionPool::Options{server.name, outbound.pool_size_of(server), outbound.retry,
-                               outbound.session_open_timeout},
-          [this] { return make_streamable_http_session(connections_, settings_); }, &metrics),
+      sessions_(ex,
+                SessionPool::Options{server.name, outbound.pool_size_of(server), outbound.retry,
+                                     outbound.session_open_timeout},
+                session_factory(), &metrics),
       inflight_gauge_(metrics.inflight_calls.Add({{"direction", "outbound"}, {"server", server.name}})),
       retries_(metrics.retries_total.Add({{"server", server.name}})),
       fast_fails_(metrics.fast_fails_total.Add({{"server", server.name}})),
@@ -67,6 +67,52 @@ Upstream::Upstream(asio::any_io_executor ex, const config::OutboundConfig& outbo
       refreshed_(ex) {
   metrics.auth_disabled.Add({{"direction", "outbound"}, {"server", server.name}})
       .Set(settings_.authorization.empty() ? 1 : 0);
+  verdict_.on_detected = [this](Era era) {
+    metrics_.era_detections_total.Add({{"server", server_.name}, {"era", std::string(era_name(era))}}).Increment();
+    log::info("upstream_era_detected", {{"server", server_.name}, {"era", era_name(era)}});
+    show_era(era);
+  };
+  verdict_.on_contradicted = [this](Era era) {
+    warnings_.warn("era:" + server_.name, "upstream_era_changed",
+                   {{"server", server_.name},
+                    {"was", era_name(era)},
+                    {"message", "the server answered as another MCP revision would; detecting again"}});
+    show_era(std::nullopt);
+  };
+  show_era(era());
+}
+
+SessionFactory Upstream::session_factory() {
+  switch (server_.transport) {
+    case config::TransportKind::auto_detect:
+      return [this] { return make_detecting_session(connections_, settings_, verdict_); };
+    case config::TransportKind::stateless:
+      return [this] { return make_session(connections_, settings_, Era::stateless); };
+    case config::TransportKind::sse:
+      return [this] { return make_session(connections_, settings_, Era::legacy_sse); };
+    case config::TransportKind::streamable_http:
+      break;
+  }
+  return [this] { return make_session(connections_, settings_, Era::sessions); };
+}
+
+std::optional<Era> Upstream::era() const {
+  switch (server_.transport) {
+    case config::TransportKind::auto_detect:
+      return verdict_.era;
+    case config::TransportKind::stateless:
+      return Era::stateless;
+    case config::TransportKind::sse:
+      return Era::legacy_sse;
+    case config::TransportKind::streamable_http:
+      break;
+  }
+  return Era::sessions;
+}
+
+void Upstream::show_era(std::optional<Era> era) {
+  for (Era e : {Era::stateless, Era::sessions, Era::legacy_sse})
+    metrics_.upstream_era.Add({{"server", server_.name}, {"era", std::string(era_name(e))}}).Set(era == e ? 1 : 0);
 }
 
 asio::awaitable<Result<json>> Upstream::rpc(std::string_view method, const json& params, const RpcOptions& options,
@@ -104,8 +150,20 @@ asio::awaitable<Result<json>> Upstream::rpc(std::string_view method, const json&
 }
 
 asio::awaitable<Result<std::shared_ptr<const mcp::ToolCatalog>>> Upstream::tools(TimePoint deadline) {
-  if (catalog_ && Clock::now() - catalog_at_ < outbound_.tools_cache_ttl) co_return catalog_;
+  if (catalog_fresh()) co_return catalog_;
   co_return co_await refresh_tools(deadline);
+}
+
+std::shared_ptr<const void> Upstream::credentials() const {
+  // The bearer token is fixed for the process; the client certificate follows its files.
+  return tls_ ? std::shared_ptr<const void>(tls_->current()) : nullptr;
+}
+
+bool Upstream::catalog_fresh() const {
+  if (!catalog_) return false;
+  const auto ttl = catalog_->ttl_ms() ? milliseconds(*catalog_->ttl_ms()) : outbound_.tools_cache_ttl;
+  if (Clock::now() - catalog_at_ >= ttl) return false;
+  return !catalog_->private_scope() || catalog_credentials_ == credentials();
 }
 
 bool Upstream::lists_tool(std::string_view tool) const { return catalog_ && catalog_->find(tool) != nullptr; }
@@ -122,6 +180,8 @@ asio::awaitable<Result<std::shared_ptr<const mcp::ToolCatalog>>> Upstream::refre
     co_return catalog_;
   }
   refreshing_ = true;
+  metrics_.tools_list_fetches_total.Add({{"server", server_.name}}).Increment();
+  auto credentials_used = credentials();
   auto catalog = std::make_shared<mcp::ToolCatalog>();
   std::optional<Error> failure;
   std::string cursor;
@@ -148,16 +208,39 @@ asio::awaitable<Result<std::shared_ptr<const mcp::ToolCatalog>>> Upstream::refre
   ++refresh_generation_;
   refresh_error_ = failure;
   if (!failure) {
+    for (const auto& why : catalog->rejected())
+      warnings_.warn("rejected_tool:" + server_.name + ":" + why, "upstream_tool_rejected",
+                     {{"server", server_.name}, {"reason", why}});
     catalog_ = std::move(catalog);
     catalog_at_ = Clock::now();
+    catalog_credentials_ = std::move(credentials_used);
   }
   refreshed_.notify_all();
   if (failure) co_return *failure;
   co_return catalog_;
 }
 
+std::vector<std::pair<std::string, std::string>> Upstream::param_headers(const mcp::ToolInfo& tool,
+                                                                         const json& arguments) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  for (const auto& param : tool.header_params) {
+    const json* value = &arguments;
+    for (const auto& key : param.path) {
+      if (!value->is_object() || !value->contains(key)) {
+        value = nullptr;
+        break;
+      }
+      value = &(*value)[key];
+    }
+    if (!value || value->is_null()) continue;  // absent or null: the header is omitted
+    if (auto text = mcp::header_text(*value))
+      headers.emplace_back(std::string(mcp::kParamHeaderPrefix) + param.header, mcp::encode_header_value(*text));
+  }
+  return headers;
+}
+
 asio::awaitable<Result<json>> Upstream::call_tool(const std::string& tool, json arguments, const std::string& case_id,
-                                                  TimePoint deadline) {
+                                                  TimePoint deadline, const CallExtras& extras) {
   if (inflight_ >= outbound_.upstream.max_inflight) {
     fast_fails_.Increment();
     Error e{ErrorCode::overloaded, "too many calls in flight to this server"};
@@ -200,7 +283,25 @@ asio::awaitable<Result<json>> Upstream::call_tool(const std::string& tool, json 
     options.progress_extension = call_timeout_;
     options.max_deadline = Clock::now() + outbound_.max_call_timeout;
   }
+  // A retry after input_required carries the caller's answers, exactly as given.
+  for (const char* key : {"inputResponses", "requestState"})
+    if (extras.retry.contains(key)) params[key] = extras.retry[key];
+  options.client_capabilities = &extras.client_capabilities;
+  options.headers = param_headers(*info, params["arguments"]);
   auto reply = co_await rpc("tools/call", params, options, info->idempotent || info->read_only);
+  if (!reply && reply.error().code == ErrorCode::upstream_header_mismatch &&
+      Clock::now() - catalog_at_ >= outbound_.tools_refresh_min_interval) {
+    // The server reads the tool's x-mcp-header parameters differently: its schema changed.
+    // Look again and resend once (a refused request was not run).
+    catalog = co_await refresh_tools(deadline);
+    if (!catalog) co_return std::move(catalog).error();
+    keep = catalog.value();
+    info = keep->find(tool);
+    if (!info) co_return make_error(ErrorCode::unknown_tool, "the server does not list this tool");
+    options.headers = param_headers(*info, params["arguments"]);
+    retries_.Increment();
+    reply = co_await rpc("tools/call", params, options, info->idempotent || info->read_only);
+  }
   if (!reply) co_return std::move(reply).error();
   json& msg = reply.value();
   if (auto err = msg.find("error"); err != msg.end())
@@ -214,7 +315,8 @@ asio::awaitable<Result<json>> Upstream::call_tool(const std::string& tool, json 
 json Upstream::debug() const {
   json j = sessions_.debug();
   j["server"] = server_.name;
-  j["transport"] = "streamable-http";
+  j["transport"] = config::to_string(server_.transport);
+  if (auto e = era()) j["era"] = era_name(*e);
   j["inflight"] = inflight_;
   j["connections"] = {
       {"open", connections_.open()}, {"idle", connections_.idle()}, {"waiting", connections_.waiting()}};
@@ -255,7 +357,9 @@ asio::awaitable<void> Upstream::beat(std::shared_ptr<PooledSession> pooled) {
   ++pooled->inflight;
   Result<json> reply = make_error(ErrorCode::internal, "no heartbeat sent");
   if (server_.heartbeat.tool.empty()) {
-    reply = co_await pooled->session->request("ping", json::object(), options);
+    // 2026-07-28 has no ping: server/discover is the cheapest request on the real path.
+    const bool stateless = pooled->session->info().era == Era::stateless;
+    reply = co_await pooled->session->request(stateless ? "server/discover" : "ping", json::object(), options);
   } else {
     json params = {{"name", server_.heartbeat.tool}, {"arguments", json::object()}};
     reply = co_await pooled->session->request("tools/call", params, options);

@@ -7,7 +7,7 @@
 #include "http/client.hpp"
 #include "mcp/tools.hpp"
 #include "outbound/session_pool.hpp"
-#include "outbound/streamable_http.hpp"
+#include "outbound/transports.hpp"
 #include "telemetry/log.hpp"
 #include "tls/tls.hpp"
 
@@ -41,16 +41,27 @@ class Upstream {
   TimePoint call_deadline() const { return Clock::now() + call_timeout_; }
 
   // Calls `tool` with `arguments` (case_id added where configured) and returns its
-  // CallToolResult. Errors: unknown_tool, overloaded, unavailable, timeout, upstream_*.
+  // CallToolResult, or an InputRequiredResult (2026-07-28) as the server sent it. `extras` carry
+  // a caller's answer to an InputRequiredResult (inputResponses, requestState) into the params,
+  // and the client capabilities the caller declares (what input requests it can answer).
+  // Errors: unknown_tool, overloaded, unavailable, timeout, upstream_*.
+  struct CallExtras {
+    json retry = json::object();  // inputResponses and requestState of an input_required retry
+    json client_capabilities = json::object();
+  };
   asio::awaitable<Result<json>> call_tool(const std::string& tool, json arguments, const std::string& case_id,
-                                          TimePoint deadline);
+                                          TimePoint deadline, const CallExtras& extras);
 
-  // The upstream's tools, from the cache or fetched (all pages of tools/list).
+  // The upstream's tools, from the cache or fetched (all pages of tools/list). The cache keeps
+  // a result for the server's ttlMs (2026-07-28) or outbound.tools_cache_ttl, and a result the
+  // server scoped `private` only while the sidecar's credentials stay the same.
   asio::awaitable<Result<std::shared_ptr<const mcp::ToolCatalog>>> tools(TimePoint deadline);
   // True when the cached catalog lists `tool` (tool names become metric labels only then).
   bool lists_tool(std::string_view tool) const;
 
   json debug() const;
+  // The era the server is spoken to in: fixed by `transport`, or what detection concluded.
+  std::optional<Era> era() const;
 
   // Starts the heartbeat (when heartbeat_interval > 0): every interval, sessions idle for that
   // long are exercised on the real call path (ping, or the server's heartbeat tool); a failed
@@ -74,13 +85,22 @@ class Upstream {
   asio::awaitable<Result<std::shared_ptr<const mcp::ToolCatalog>>> refresh_tools(TimePoint deadline);
   asio::awaitable<void> heartbeat_loop();
   asio::awaitable<void> beat(std::shared_ptr<PooledSession> pooled);
+  SessionFactory session_factory();
+  void show_era(std::optional<Era> era);
+  // Mcp-Param-* headers for the x-mcp-header parameters of a tool (2026-07-28).
+  static std::vector<std::pair<std::string, std::string>> param_headers(const mcp::ToolInfo& tool,
+                                                                        const json& arguments);
+  // Who the sidecar is to this upstream right now (bearer token, client certificate context).
+  std::shared_ptr<const void> credentials() const;
+  bool catalog_fresh() const;
 
   asio::any_io_executor ex_;
   const config::OutboundConfig& outbound_;
   const config::ServerConfig& server_;
   Metrics& metrics_;
   milliseconds call_timeout_;
-  StreamableHttpSettings settings_;
+  TransportSettings settings_;
+  EraVerdict verdict_;
   std::unique_ptr<tls::ReloadingContext> tls_;
   http::ConnectionPool connections_;
   SessionPool sessions_;
@@ -98,6 +118,7 @@ class Upstream {
 
   std::shared_ptr<const mcp::ToolCatalog> catalog_;
   TimePoint catalog_at_{};
+  std::shared_ptr<const void> catalog_credentials_;  // kept alive so the identity cannot be reused
   bool refreshing_ = false;
   std::uint64_t refresh_generation_ = 0;
   std::optional<Error> refresh_error_;

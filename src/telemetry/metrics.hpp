@@ -51,6 +51,12 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& upstream_cancellations_total;
   // {server}: calls refused at once because the server is unavailable or saturated
   prometheus::Family<prometheus::Counter>& fast_fails_total;
+  // {server, era=stateless|streamable-http|sse}: 1 for the transport the server is spoken to in
+  prometheus::Family<prometheus::Gauge>& upstream_era;
+  // {server, era}: conclusions of transport: auto (a new one after the server contradicted the last)
+  prometheus::Family<prometheus::Counter>& era_detections_total;
+  // {server}: tools/list results cached / fetched again
+  prometheus::Family<prometheus::Counter>& tools_list_fetches_total;
   // {server}: upstream connections opened
   prometheus::Family<prometheus::Counter>& upstream_connections_total;
   // {listener}: downstream connections open now
