@@ -78,7 +78,14 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     json with_meta = params;
     mcp::add_request_meta(with_meta, mcp::kStatelessRevision, client_info(),
                           options.client_capabilities ? *options.client_capabilities : json::object());
-    co_return co_await exchange(mcp::make_request(next_id_++, method, std::move(with_meta)), options);
+    auto reply = co_await exchange(mcp::make_request(next_id_++, method, with_meta), options);
+    // "Select a mutually supported version and retry": a refusal that lists this very revision
+    // as supported (a server that changed its mind, or a test of clients) earns one retry, with
+    // a new id; the refused request was not run.
+    if (!reply && reply.error().code == ErrorCode::upstream_version_unsupported &&
+        mcp::supports_version(reply.error().detail, mcp::kStatelessRevision) && Clock::now() < options.deadline)
+      reply = co_await exchange(mcp::make_request(next_id_++, method, std::move(with_meta)), options);
+    co_return reply;
   }
 
   asio::awaitable<Result<void>> notify(std::string_view method, const json& params, TimePoint deadline) override {
