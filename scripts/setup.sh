@@ -2,7 +2,8 @@
 # Installs everything the project needs on Debian 12, idempotently:
 #   - apt packages (compilers, C++ libraries, Node/npm to bootstrap, promtool, ...)
 #   - the pinned Node.js 22 (npm package `node`) into tools/node
-#   - the npm packages of examples/kyc and tests/integration (from their lockfiles)
+#   - the npm packages of examples/kyc, tests/integration and tests/conformance (the MCP
+#     conformance suite) from their lockfiles
 # Usage: scripts/setup.sh            (safe to run again; does nothing when all is there)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -45,7 +46,7 @@ npm_install() {
 npm_install "$ROOT/tools/node"
 use_project_node
 node --version | grep -q '^v22\.' || die "tools/node did not provide Node 22 (got $(node --version))"
-for dir in "$ROOT/examples/kyc" "$ROOT/tests/integration"; do
+for dir in "$ROOT/examples/kyc" "$ROOT/tests/integration" "$ROOT/tests/conformance"; do
   [ -f "$dir/package-lock.json" ] && npm_install "$dir"
 done
 log "setup complete"

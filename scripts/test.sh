@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: static checks, then for each build (release with g++, and clang with
-# AddressSanitizer + UndefinedBehaviorSanitizer) the unit tests and the integration tests
-# against the real binary and real MCP servers. Installs and builds whatever is missing.
+# AddressSanitizer + UndefinedBehaviorSanitizer) the unit tests, the integration tests against
+# the real binary and real MCP servers, and the official MCP conformance suite in client mode
+# (tests/conformance). Installs and builds whatever is missing.
 #   scripts/test.sh                 both builds (what CI runs)
 #   scripts/test.sh release         one build only (faster while developing)
 # MCP_REQUIRE_ALL_TESTS=1 turns every test that would be SKIPPED on this machine into a failure.
@@ -30,6 +31,8 @@ for kind in "${kinds[@]}"; do
   log "integration tests ($kind)"
   MCP_SIDECAR_BIN="$dir/src/mcp-sidecar" node --test --test-concurrency=2 --test-reporter=spec \
     "$ROOT"/tests/integration/*.test.mjs || failed+=("integration:$kind")
+  log "conformance ($kind)"
+  MCP_SIDECAR_BIN="$dir/src/mcp-sidecar" node "$ROOT/tests/conformance/run.mjs" || failed+=("conformance:$kind")
   if [ "$kind" = asan ]; then
     log "fuzzers (short run)"
     "$ROOT/scripts/fuzz.sh" "${MCP_FUZZ_SECONDS:-10}" || failed+=("fuzz")

@@ -2,7 +2,10 @@
 // The local KYC demo, laid out as in Kubernetes but on loopback: four MCP servers, each behind
 // its own inbound mcp-sidecar (the gate: mutual TLS with per-caller SPIFFE identities and a
 // per-tool policy, or bearer tokens with --auth bearer), and the orchestrator behind an outbound
-// mcp-sidecar (pools, case_id, timeouts, its client certificate). It runs a few cases, then
+// mcp-sidecar (pools, case_id, timeouts, its client certificate). The servers speak the three
+// MCP revisions found in production: registry the stateless 2026-07-28 (v2 SDK), sanctions and
+// risk Streamable HTTP with sessions, pep the legacy HTTP+SSE (v1 SDK); the sidecar detects
+// each (transport: auto) and the orchestrator never knows. It runs a few cases, then
 // prints the trace of one case (from every log and from /debug/calls), a metrics summary, and
 // shuts everything down cleanly. scripts/demo.sh builds and runs this.
 //
@@ -46,7 +49,9 @@ fs.writeFileSync(tokensFile, `orchestrator=${token}\n`, { mode: 0o600 });
 section(mtls
   ? 'Starting four MCP servers (official TypeScript SDK), each behind an inbound mcp-sidecar with mTLS'
   : 'Starting four MCP servers (official TypeScript SDK), each behind an inbound mcp-sidecar with bearer tokens');
-const servers = await Promise.all(ROLES.map((role) => startServer(role, { dir })));
+// Which MCP revision each server speaks: the sidecar finds out by itself (transport: auto).
+const TRANSPORTS = { registry: 'stateless', sanctions: 'streamable-http', pep: 'sse', risk: 'streamable-http' };
+const servers = await Promise.all(ROLES.map((role) => startServer(role, { dir, transport: TRANSPORTS[role] })));
 // The gates: require_auth, and a policy: the orchestrator may call every tool.
 const gates = await Promise.all(servers.map((s) => startSidecar({
   bin: opts.sidecar, dir, name: `gate-${s.role}`, expectRoles: ['inbound', 'admin'],
@@ -62,8 +67,10 @@ const gates = await Promise.all(servers.map((s) => startSidecar({
     shutdown: { delay_seconds: 0, grace_seconds: 5 }
   }
 })));
-const gateUrl = (i) => `${mtls ? 'https' : 'http'}://localhost:${gates[i].addresses.inbound.split(':')[1]}/mcp`;
-for (const [i, s] of servers.entries()) console.log(`  ${s.role.padEnd(10)} server ${s.url}  <- gate ${gateUrl(i)}`);
+const gateUrl = (i) =>
+  `${mtls ? 'https' : 'http'}://localhost:${gates[i].addresses.inbound.split(':')[1]}${new URL(servers[i].url).pathname}`;
+for (const [i, s] of servers.entries())
+  console.log(`  ${s.role.padEnd(10)} ${TRANSPORTS[s.role].padEnd(15)} server ${s.url}  <- gate ${gateUrl(i)}`);
 const sidecar = await startSidecar({
   bin: opts.sidecar,
   dir,
@@ -109,6 +116,14 @@ orchestrator.stdout.on('data', (chunk) => {
 });
 const orchestratorExit = await waitForExit(orchestrator, 120000);
 if (orchestratorExit !== 0 || !done) problems.push(`orchestrator exited with ${orchestratorExit}`);
+
+section(`MCP revisions the sidecar detected (GET ${sidecar.admin}/debug/pools)`);
+const pools = await (await fetch(`${sidecar.admin}/debug/pools`)).json();
+for (const p of pools.servers) {
+  const expected = TRANSPORTS[p.server] === 'streamable-http' ? 'streamable-http' : TRANSPORTS[p.server];
+  console.log(`  ${p.server.padEnd(10)} transport ${p.transport.padEnd(5)} -> ${String(p.era).padEnd(15)} (server speaks ${TRANSPORTS[p.server]})`);
+  if (p.era !== expected) problems.push(`${p.server}: detected ${p.era}, the server speaks ${TRANSPORTS[p.server]}`);
+}
 
 if (done && done.cases.length > 0) {
   const caseId = done.cases[0].case_id;
@@ -168,12 +183,24 @@ for (const key of Object.keys(counts).sort())
 
 section('Clean shutdown (SIGTERM to the outbound sidecar, then to the gates and the servers)');
 const sidecarExit = await sidecar.stop('SIGTERM');
+// Sessions end as their revision says: DELETE (Streamable HTTP), closing the GET stream
+// (HTTP+SSE); stateless 2026-07-28 has none to end.
+const pep = servers.find((s) => s.role === 'pep');
+for (const end = Date.now() + 5000; Date.now() < end; await new Promise((r) => setTimeout(r, 20))) {
+  const st = await pep.stats();  // the gate passes the closed stream on to the server
+  if (st.sessions_stream_closed === st.sessions_opened) break;
+}
 const after = await Promise.all(servers.map((s) => s.stats()));
-const opened = after.reduce((n, s) => n + s.sessions_opened, 0);
-const deleted = after.reduce((n, s) => n + s.sessions_deleted, 0);
-console.log(`  sidecar exit code ${sidecarExit}; ${deleted}/${opened} upstream sessions closed with DELETE`);
+console.log(`  sidecar exit code ${sidecarExit}`);
 if (sidecarExit !== 0) problems.push(`sidecar exited with ${sidecarExit}`);
-if (deleted !== opened) problems.push(`${opened - deleted} sessions were not closed with DELETE`);
+for (const s of after) {
+  const ended = s.sessions_deleted + s.sessions_stream_closed;
+  const how = TRANSPORTS[s.server] === 'sse' ? 'closed their event stream' : 'closed with DELETE';
+  console.log(`  ${s.server.padEnd(10)} ${TRANSPORTS[s.server] === 'stateless'
+    ? 'stateless: no sessions to end'
+    : `${ended}/${s.sessions_opened} sessions ${how}`}`);
+  if (ended !== s.sessions_opened) problems.push(`${s.server}: ${s.sessions_opened - ended} sessions were not ended`);
+}
 const gateExits = await Promise.all(gates.map((g) => g.stop('SIGTERM')));
 console.log(`  gate exit codes ${gateExits.join(', ')}`);
 if (gateExits.some((c) => c !== 0)) problems.push(`a gate exited with ${gateExits}`);

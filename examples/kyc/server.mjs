@@ -126,6 +126,7 @@ console.info = (...args) => {
 const stats = {
   sessions_opened: 0,
   sessions_deleted: 0,
+  sessions_stream_closed: 0,  // sse: sessions ended by the client closing its GET stream
   executions: Object.create(null),
   methods: Object.create(null),  // JSON-RPC methods received on POST (pings included)
   inflight: 0,
@@ -902,6 +903,7 @@ async function handleLegacySse(req, res) {
   transport.onclose = () => {
     legacySessions.delete(transport.sessionId);
     sessions.delete(transport.sessionId);
+    stats.sessions_stream_closed += 1;
     log('session_closed', { reason: 'stream_closed' });
   };
   await server.connect(transport);
@@ -1020,12 +1022,14 @@ function handleStats(req, res) {
     server: ROLE,
     sessions_opened: stats.sessions_opened,
     sessions_deleted: stats.sessions_deleted,
+    sessions_stream_closed: stats.sessions_stream_closed,
     active_sessions: sessions.size,
     // Tool calls per open session, in opening order (no session ids: they are credentials).
     // Stateless: one pseudo-session holding every tool call.
     calls_per_session:
       TRANSPORT === 'stateless' ? [stats.stateless_calls] : [...sessions.values()].map((e) => e.calls),
     max_inflight: stats.max_inflight,
+    inflight: stats.inflight,
     connections_opened: stats.connections_opened,
     open_connections: stats.open_connections,
     resumptions: stats.resumptions,

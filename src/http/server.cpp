@@ -120,6 +120,7 @@ class Connection final : public ConnectionBase, public Exchange {
     } catch (const std::exception& e) {
       log::error("connection_failed", {{"listener", state_->name}, {"error", e.what()}});
     }
+    stop_watching();
     boost::system::error_code ignored;
     // As on the client side: no close_notify, but the session stays good for resumption.
     if constexpr (kIsTls<Stream>) SSL_set_shutdown(stream_.native_handle(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
@@ -137,6 +138,7 @@ class Connection final : public ConnectionBase, public Exchange {
   bool responded() const override { return responded_; }
 
   asio::awaitable<bool> respond(Response res) override {
+    stop_watching();
     responded_ = true;
     res.keep_alive(keep_open());
     keep_alive_ = res.keep_alive();
@@ -169,14 +171,39 @@ class Connection final : public ConnectionBase, public Exchange {
   }
 
   asio::awaitable<bool> end_stream() override {
+    stop_watching();
     lowest().expires_after(state_->limits.request_timeout);
     auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk_last(), use_tuple);
     if (ec) keep_alive_ = false;
     co_return !ec;
   }
 
+  void watch_client(std::function<void()> callback) override {
+    stop_watching();
+    watching_ = std::make_shared<bool>(true);
+    asio::co_spawn(lowest().get_executor(), watch(watching_, std::move(callback)), asio::detached);
+  }
+
  private:
   beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+
+  // The socket turns readable while a stream is being written only when the client sent
+  // something: with nothing to read, that is its FIN or a reset.
+  asio::awaitable<void> watch(std::shared_ptr<bool> watching, std::function<void()> callback) {
+    auto [ec] = co_await lowest().socket().async_wait(tcp::socket::wait_read, use_tuple);
+    if (!*watching) co_return;  // the stream ended (or the connection), and `this` may be gone
+    *watching = false;
+    boost::system::error_code available_ec;
+    if (!ec && lowest().socket().available(available_ec) > 0 && !available_ec) co_return;
+    callback();
+  }
+
+  void stop_watching() {
+    if (!watching_ || !*watching_) return;
+    *watching_ = false;
+    boost::system::error_code ignored;
+    lowest().socket().cancel(ignored);
+  }
 
   // TLS handshake within request_timeout; refusals are counted by reason
   // (mcp_sidecar_tls_handshakes_total) and the verified client identity is kept.
@@ -293,6 +320,7 @@ class Connection final : public ConnectionBase, public Exchange {
   bool keep_alive_ = false;
   std::uint64_t generation_ = 0;
   bool responded_ = false;
+  std::shared_ptr<bool> watching_;  // set while watch_client() is active
   unsigned version_ = 11;
 };
 

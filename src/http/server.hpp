@@ -52,6 +52,12 @@ class Exchange {
   virtual asio::awaitable<bool> write_chunk(std::string_view data) = 0;
   virtual asio::awaitable<bool> end_stream() = 0;
   virtual bool responded() const = 0;
+  // Until the answer is complete: calls `callback` once if the client closes the connection
+  // (seen at once, not at the next write), so a proxy can end what would answer it. Watching
+  // stops at respond(), end_stream() or when the connection ends. A connection with more bytes
+  // waiting (a pipelined request, a TLS close_notify) cannot be told apart from a live one and
+  // is not reported.
+  virtual void watch_client(std::function<void()> callback) = 0;
 };
 
 using Handler = std::function<asio::awaitable<void>(Request&, Exchange&)>;

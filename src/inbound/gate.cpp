@@ -80,7 +80,8 @@ struct Gate::Pending {
 // One forwarded request and what the gate learned about it.
 struct Gate::Exchange {
   Caller caller;
-  std::string session;  // Mcp-Session-Id, or the legacy transport's sessionId
+  std::string session;                // Mcp-Session-Id, or the legacy transport's sessionId
+  std::shared_ptr<bool> client_gone;  // set once the client left a stream being forwarded
   std::shared_ptr<Pending> pending = std::make_shared<Pending>();
   std::vector<json> denied;  // JSON-RPC errors for denied batch elements, sent with the answer
 };
@@ -270,9 +271,21 @@ asio::awaitable<void> Gate::forward(http::Request& req, http::Exchange& ex, Exch
   const auto response_deadline = Clock::now() + config_.response_timeout;
   if (auto ec = co_await conn.write(up, response_deadline))
     co_return co_await fail(ErrorCode::unavailable, "the local MCP server closed the connection");
+  // A client that leaves ends the upstream exchange too, at once: the server sees the close
+  // (in 2026-07-28 that is the cancellation; an HTTP+SSE stream's close ends its session)
+  // instead of working on for nobody until its answer, its next event or a timeout.
+  auto gone = std::make_shared<bool>(false);
+  ex.watch_client([weak = std::weak_ptr<bool>(gone), c = &conn] {
+    if (auto g = weak.lock()) {
+      *g = true;
+      c->close();
+    }
+  });
+  state.client_gone = gone;
   http::ResponseParser parser;
   parser.header_limit(64 << 10);
   if (auto ec = co_await conn.read_header(parser, response_deadline)) {
+    if (*gone) co_return abandon(state);
     if (ec == boost::beast::error::timeout)
       co_return co_await fail(ErrorCode::timeout, "the local MCP server did not answer");
     co_return co_await fail(ErrorCode::unavailable, "the local MCP server closed the connection");
@@ -288,7 +301,7 @@ asio::awaitable<void> Gate::forward(http::Request& req, http::Exchange& ex, Exch
       if (!is_hop_by_hop(field.name_string()) && field.name() != bhttp::field::content_length &&
           !listed_in_connection(head, field.name_string()))
         out.insert(field.name_string(), field.value());
-    if (!co_await ex.begin_stream(std::move(out))) co_return;
+    if (!co_await ex.begin_stream(std::move(out))) co_return abandon(state);
     if (sse) {
       co_await stream_events(ex, conn, parser, state);
     } else {
@@ -307,6 +320,7 @@ asio::awaitable<void> Gate::forward(http::Request& req, http::Exchange& ex, Exch
 
   parser.body_limit(kMaxBufferedResponse);
   if (auto ec = co_await conn.read_rest(parser, response_deadline)) {
+    if (*gone) co_return abandon(state);
     if (ec == bhttp::error::body_limit) co_return co_await fail(ErrorCode::upstream_protocol, "response too large");
     co_return co_await fail(ErrorCode::unavailable, "the local MCP server closed the connection");
   }
@@ -368,13 +382,7 @@ asio::awaitable<void> Gate::stream_events(http::Exchange& ex, http::ClientConnec
     if (parser.is_done()) break;
     if (auto ec = co_await conn.read_some(parser, Clock::now() + config_.stream_idle_timeout)) break;
   }
-  if (client_gone) {
-    // Nobody is listening: the calls on this stream are cancelled from the caller's side.
-    for (auto& [id, entry] : state.pending->entries)
-      if (entry.call) entry.call->finish("cancelled", "client_gone");
-    state.pending->entries.clear();
-    co_return;
-  }
+  if (client_gone || (state.client_gone && *state.client_gone)) co_return abandon(state);
   conn.reusable = parser.is_done() && parser.keep_alive() && framer.pending() == 0;
   if (auto rest = framer.take_rest(); !rest.empty()) co_await ex.write_chunk(rest);
   // Answers still owed may come on another stream (a resumed one): keep them there.
@@ -445,6 +453,13 @@ bool Gate::on_response(json& message, Exchange& state) {
   const bool changed = kept.size() != result["tools"].size();
   result["tools"] = std::move(kept);
   return changed;
+}
+
+void Gate::abandon(Exchange& state) {
+  // Nobody is listening: the calls of this exchange are cancelled from the caller's side.
+  for (auto& [id, entry] : state.pending->entries)
+    if (entry.call) entry.call->finish("cancelled", "client_gone");
+  state.pending->entries.clear();
 }
 
 void Gate::park_pending(Exchange& state) {

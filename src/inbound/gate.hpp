@@ -59,6 +59,7 @@ class Gate {
   // Rewrites (tools/list) and accounts (tools/call) one JSON-RPC message; true if it changed.
   bool on_response(nlohmann::json& message, Exchange& state);
   std::string process_event(const std::string& raw, Exchange& state);
+  void abandon(Exchange& state);
   void park_pending(Exchange& state);
   asio::awaitable<void> probe_loop();
 

@@ -64,6 +64,9 @@ class DetectingSession final : public UpstreamSession {
   std::string_view failure_reason() const override { return inner_ ? inner_->failure_reason() : "transport"; }
   const SessionInfo& info() const override { return inner_ ? inner_->info() : empty_; }
   bool era_contradicted() const override { return inner_ && inner_->era_contradicted(); }
+  void on_lost(std::function<void()> callback) override {
+    if (inner_) inner_->on_lost(std::move(callback));
+  }
 
  private:
   asio::awaitable<Result<void>> open_as(Era era, TimePoint deadline) {

@@ -106,6 +106,7 @@ class LegacySseSession final : public UpstreamSession, public std::enable_shared
   std::string_view failure_reason() const override { return failure_reason_; }
   const SessionInfo& info() const override { return info_; }
   bool era_contradicted() const override { return era_contradicted_; }
+  void on_lost(std::function<void()> callback) override { on_lost_ = std::move(callback); }
 
  private:
   struct Waiter {
@@ -234,6 +235,7 @@ class LegacySseSession final : public UpstreamSession, public std::enable_shared
     stream_.reset();
     pumping_ = false;
     pump_done_.notify_all();
+    if (!closed_ && !pool_.aborted() && on_lost_) std::exchange(on_lost_, nullptr)();
   }
 
   void deliver(const json& msg) {
@@ -344,6 +346,7 @@ class LegacySseSession final : public UpstreamSession, public std::enable_shared
   bool pumping_ = false;
   bool era_contradicted_ = false;
   Notifier pump_done_;
+  std::function<void()> on_lost_;
   std::string failure_reason_;
 };
 

@@ -77,6 +77,9 @@ class UpstreamSession {
   // JSON-RPC error to a stateless request, an HTTP refusal of initialize, a refused event
   // stream): the server is not what the pool thought, and automatic detection starts again.
   virtual bool era_contradicted() const { return false; }
+  // A session with a life of its own (an HTTP+SSE event stream) reports its loss as it happens,
+  // so the pool evicts it before a caller meets it. Others are found dead when used.
+  virtual void on_lost(std::function<void()> callback) {}
   virtual const SessionInfo& info() const = 0;
 };
 

@@ -18,6 +18,20 @@ std::string_view state_name(int s) {
 }
 
 double seconds_since(TimePoint t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Open failures where the server answered and refused, as opposed to being unreachable.
+bool refused(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::upstream_protocol:
+    case ErrorCode::upstream_rpc_error:
+    case ErrorCode::upstream_version_unsupported:
+    case ErrorCode::upstream_header_mismatch:
+    case ErrorCode::upstream_capability_required:
+      return true;
+    default:
+      return false;
+  }
+}
 }  // namespace
 
 milliseconds backoff_delay(int attempt, const config::RetryConfig& retry, double uniform01) {
@@ -94,6 +108,10 @@ asio::awaitable<void> SessionPool::fill(std::size_t i) {
       slot.state = SlotState::ready;
       const auto now = Clock::now();
       slot.pooled = std::make_shared<PooledSession>(PooledSession{session, i, now, now});
+      session->on_lost([this, alive, pooled = std::weak_ptr<PooledSession>(slot.pooled)] {
+        if (!*alive || closing_) return;
+        if (auto p = pooled.lock()) evict(p, p->session->failure_reason());
+      });
       slot.attempts = 0;
       slot.last_error.clear();
       if (unavailable_) log::info("upstream_available", {{"server", options_.server}});
@@ -104,6 +122,8 @@ asio::awaitable<void> SessionPool::fill(std::size_t i) {
     }
     if (metrics_) metrics_->session_opens_total.Add({{"server", options_.server}, {"outcome", "error"}}).Increment();
     slot.last_error = opened.error().message;
+    slot.last_code = opened.error().code;
+    slot.last_detail = opened.error().detail;
     warnings_.warn("open:" + options_.server, "session_open_failed",
                    {{"server", options_.server}, {"attempt", slot.attempts}, {"error", slot.last_error}});
     if (slot.attempts >= options_.retry.max_attempts) {
@@ -166,10 +186,18 @@ asio::awaitable<Result<std::shared_ptr<PooledSession>>> SessionPool::acquire(Tim
         for (std::size_t i = 0; i < n; ++i)
           if (slots_[i].state == SlotState::failed || slots_[i].state == SlotState::empty) start_fill(i);
       if (metrics_) metrics_->fast_fails_total.Add({{"server", options_.server}}).Increment();
-      std::string last;
+      const Slot* last = nullptr;
       for (const auto& s : slots_)
-        if (!s.last_error.empty()) last = s.last_error;
-      Error e{ErrorCode::unavailable, "upstream unavailable: " + (last.empty() ? "no session could be opened" : last)};
+        if (!s.last_error.empty()) last = &s;
+      Error e{ErrorCode::unavailable,
+              "upstream unavailable: " + (last ? last->last_error : std::string("no session could be opened"))};
+      if (last && refused(last->last_code)) {
+        // The server answered, and said no: that is what the caller should see (a wrong
+        // transport, credentials, an MCP revision in common), not a server that is down.
+        e.code = last->last_code;
+        e.message = "no session could be opened: " + last->last_error;
+        e.detail = last->last_detail;
+      }
       e.retry_after_seconds = retry_after_seconds();
       co_return e;
     }

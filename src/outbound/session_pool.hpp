@@ -76,6 +76,8 @@ class SessionPool {
     std::shared_ptr<PooledSession> pooled;
     int attempts = 0;
     std::string last_error;
+    ErrorCode last_code = ErrorCode::unavailable;
+    nlohmann::json last_detail;
     TimePoint failed_at{};
   };
 

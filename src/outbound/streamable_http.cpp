@@ -135,12 +135,13 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     const json& result = msg["result"];
     if (!result.is_object()) co_return make_error(ErrorCode::upstream_protocol, "malformed server/discover result");
     if (auto versions = result.find("supportedVersions");
-        versions != result.end() && versions->is_array() && !json_contains(*versions, mcp::kStatelessRevision)) {
-      // A modern server that has dropped this revision, or a dual-era one that speaks only
-      // session revisions to us: initialize is the way in.
+        versions == result.end() || !versions->is_array() || !json_contains(*versions, mcp::kStatelessRevision)) {
+      // Not a DiscoverResult offering this revision: an earlier server that answers unknown
+      // methods with an empty result, a modern one that dropped 2026-07-28, or a dual-era one
+      // that speaks only session revisions to us. initialize is the way in.
       era_contradicted_ = true;
       co_return Error{ErrorCode::upstream_version_unsupported, "upstream does not offer revision 2026-07-28",
-                      *versions};
+                      versions != result.end() ? *versions : json()};
     }
     if (auto meta = result.find("_meta"); meta != result.end() && meta->is_object())
       if (auto it = meta->find(mcp::kMetaServerInfo); it != meta->end() && it->is_object()) info_.server_info = *it;
@@ -438,7 +439,9 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
       const bool modern =
           mcp::is_modern_error(status, rpc_code) &&
           (rpc_code != mcp::kUnsupportedProtocolVersion || mcp::supports_version(*rpc_error, mcp::kStatelessRevision));
-      if ((stateless_ && !modern) || info_.protocol_version.empty()) {
+      // And a session-era request refused with a modern error: the server became modern.
+      const bool became_modern = !stateless_ && mcp::is_modern_error(status, rpc_code) && status == 400;
+      if ((stateless_ && !modern) || info_.protocol_version.empty() || became_modern) {
         era_contradicted_ = true;
         lose("era_changed");
         if (e.code == ErrorCode::upstream_rpc_error || e.code == ErrorCode::upstream_protocol) {

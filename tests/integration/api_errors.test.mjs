@@ -144,8 +144,10 @@ test('502: an upstream that does not speak MCP', async () => {
   });
   try {
     const r = await callTool(other, 'web', 'ping');
-    assert.equal(r.status, 503, r.body);  // no session could be opened
-    assert.match(r.json.error.message, /unexpected content type/);
+    // The server answered, but not in MCP: a refusal (502), not an outage (503).
+    assertError(r, 502, 'upstream_protocol_error');
+    assert.match(r.json.error.message, /no session could be opened: .*unexpected content type/);
+    assert.ok(Number(r.headers['retry-after']) >= 1);
   } finally {
     assert.equal(await other.stop(), 0);
     garbage.close();

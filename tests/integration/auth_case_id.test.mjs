@@ -41,15 +41,17 @@ test('bearer on: the token rides on every upstream request, nothing is refused',
   }
 });
 
-test('bearer missing: the server refuses the sidecar and the caller gets a clear 503', async () => {
+test('bearer missing: the server refuses the sidecar and the caller gets a clear 502 (a refusal, not an outage)', async () => {
   const sidecar = await startSidecar({
     bin: SIDECAR_BIN, dir, name: 'bearer-missing', env: { MCP_BEARER_TOKEN: '' },
     config: sidecarConfig(secured, { retry: { max_attempts: 2, base_delay_ms: 10, max_delay_ms: 50 } })
   });
   try {
     const r = await callTool(sidecar, 'registry', 'ping');
-    assert.equal(r.status, 503, r.body);
-    assert.match(r.json.error.message, /credentials \(HTTP 401\)/);
+    assert.equal(r.status, 502, r.body);
+    assert.equal(r.json.error.code, 'upstream_protocol_error');
+    assert.match(r.json.error.message, /no session could be opened: .*credentials \(HTTP 401\)/);
+    assert.ok(Number(r.headers['retry-after']) >= 1);
     const registry = secured.find((s) => s.role === 'registry');
     assert.ok(registry.logLines().some((l) => l.event === 'unauthorized' && l.reason === 'missing_token'));
   } finally {

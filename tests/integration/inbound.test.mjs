@@ -6,6 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import tls from 'node:tls';
 
@@ -370,7 +371,6 @@ test('a legacy HTTP+SSE server behind the gate: GET /sse streams through, POST /
   const g = await gate(pep, { auth: { bearer_tokens_file: tokens }, policy: [{ callers: ['bearer:auditor'], tools: ['ping', 'check_pep'] }] });
   const auth = { authorization: `Bearer ${T_AUDIT}` };
   const u = new URL(g.base);
-  const http = await import('node:http');
   const events = [];
   let endpoint;
   const stream = await new Promise((resolve, reject) => {
@@ -501,4 +501,49 @@ test('config reload: the policy changes live, log_arguments show only named argu
   fs.renameSync(`${g.configFile}.tmp`, g.configFile);
   await until(() => g.logLines().some((l) => l.event === 'config_restart_required' && l.changed.includes('/inbound/listen')),
     { what: 'the restart to be reported' });
+});
+
+test('a client that leaves is seen at once: the server gets the close (an HTTP+SSE stream ends its session, a 2026-07-28 call is cancelled)', async () => {
+  // The gate's stream_idle_timeout (300 s) and the tool's 60 s are far beyond these waits: only
+  // the gate passing the close on explains them.
+  const pep = await startServer('pep', { dir: fs.mkdtempSync(`${dir}/leave-sse-`), transport: 'sse' });
+  cleanup.push(() => pep.stop());
+  const g = await gate(pep, {});
+  const stream = await new Promise((resolve, reject) => {
+    const u = new URL(g.base);
+    const req = http.request({ host: u.hostname, port: u.port, path: '/sse', headers: { accept: 'text/event-stream' } }, (res) => {
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => chunk.includes('event: endpoint') && resolve(req));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  await until(async () => (await pep.stats()).sessions_opened === 1, { what: 'the stream to open a session' });
+  stream.destroy();
+  await until(async () => (await pep.stats()).sessions_stream_closed === 1, { timeoutMs: 3000, what: 'the server to see the stream closed' });
+
+  const modern = await startServer('registry', { dir: fs.mkdtempSync(`${dir}/leave-modern-`), transport: 'stateless', testTools: true });
+  cleanup.push(() => modern.stop());
+  const g2 = await gate(modern, {});
+  const meta = {
+    'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+    'io.modelcontextprotocol/clientCapabilities': {},
+    'io.modelcontextprotocol/clientInfo': { name: 'inbound-test', version: '1' }
+  };
+  const abort = new AbortController();
+  const call = fetch(g2.url, {
+    method: 'POST',
+    signal: abort.signal,
+    headers: {
+      'content-type': 'application/json', accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'sleep'
+    },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'sleep', arguments: { ms: 60000, case_id: 'leave-1' }, _meta: meta } })
+  }).catch((e) => e);
+  await until(async () => (await modern.stats()).inflight === 1, { what: 'the tool to start' });
+  abort.abort();
+  await call;
+  await until(async () => (await modern.stats()).inflight === 0, { timeoutMs: 3000, what: 'the server to cancel the tool' });
+  await until(() => g2.logLines().some((l) => l.event === 'call_end' && l.outcome === 'cancelled' && l.case_id === 'leave-1'),
+    { what: 'the gate to log the call as cancelled' });
 });
