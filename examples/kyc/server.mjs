@@ -681,6 +681,7 @@ function createMcpServer() {
   else if (ROLE === 'pep') registerPep(server);
   else if (ROLE === 'risk') registerRisk(server);
   if (TEST_TOOLS) registerTestTools(server);
+  if (TEST_TOOLS && lateToolAdded) registerLateTool(server);
   return server;
 }
 
@@ -860,6 +861,29 @@ async function handleMcp(req, res) {
 // never delivered: the connection is destroyed as the result is written. This is the case a
 // proxy must not "fix" by running a non-idempotent tool again.
 const dropNext = new Set();
+
+// Test hook (stateless): POST /_test/tools_changed adds the tool `late_tool` and tells every open
+// subscriptions/listen stream (notifications/tools/list_changed).
+let lateToolAdded = false;
+function registerLateTool(server) {
+  addTool(
+    server,
+    'late_tool',
+    { title: 'Late tool (test)', description: 'Test hook: listed only after /_test/tools_changed.', annotations: READ_ONLY },
+    async () => ok({ late: true })
+  );
+}
+
+function handleToolsChanged(req, res) {
+  req.resume();
+  if (!statelessHandler) {
+    sendJson(res, 409, { error: 'tools_changed needs --transport stateless' });
+    return;
+  }
+  lateToolAdded = true;
+  statelessHandler.notify.toolsChanged();
+  sendJson(res, 200, { changed: true });
+}
 
 function handleDropNext(req, res) {
   req.resume();
@@ -1057,6 +1081,8 @@ const httpServer = http.createServer((req, res) => {
   else if (pathname === '/messages' && TRANSPORT === 'sse' && req.method === 'POST') work = handleLegacyMessage(req, res);
   else if (pathname === '/_test/stats' && req.method === 'GET') work = Promise.resolve(handleStats(req, res));
   else if (pathname === '/_test/drop_next' && req.method === 'POST') work = Promise.resolve(handleDropNext(req, res));
+  else if (pathname === '/_test/tools_changed' && req.method === 'POST' && TEST_TOOLS)
+    work = Promise.resolve(handleToolsChanged(req, res));
   else {
     req.resume();
     sendJson(res, 404, { error: 'not found' });

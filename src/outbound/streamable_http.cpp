@@ -316,7 +316,9 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
   // resumability), waiting the server's `retry:` hint first, until the response arrives.
   asio::awaitable<Result<json>> resume(Pending& p) {
     for (int attempt = 0; attempt < settings_.max_resumptions; ++attempt) {
-      if (p.last_event_id.empty() || stateless_) {  // 2026-07-28 streams are not resumable
+      if (stateless_)  // 2026-07-28 streams are not resumable, and there is no session to lose
+        co_return make_error(ErrorCode::unavailable, "upstream ended the stream before the response");
+      if (p.last_event_id.empty()) {
         lose("transport");
         co_return make_error(ErrorCode::unavailable, "upstream ended the stream before the response");
       }

@@ -7,10 +7,17 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
+#include <random>
+
 namespace mcp_sidecar::outbound {
 
 namespace {
 constexpr int kMaxToolPages = 100;
+
+double random_unit() {
+  static std::mt19937_64 rng{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+}
 
 std::unique_ptr<tls::ReloadingContext> make_tls(const config::ServerConfig& server) {
   if (server.url.rfind("https://", 0) != 0) return nullptr;
@@ -63,6 +70,9 @@ Upstream::Upstream(asio::any_io_executor ex, const config::OutboundConfig& outbo
       retries_(metrics.retries_total.Add({{"server", server.name}})),
       fast_fails_(metrics.fast_fails_total.Add({{"server", server.name}})),
       cancellations_(metrics.upstream_cancellations_total.Add({{"server", server.name}})),
+      listen_gauge_(metrics.upstream_listening.Add({{"server", server.name}})),
+      list_changed_(metrics.upstream_notifications_total.Add(
+          {{"server", server.name}, {"method", "notifications/tools/list_changed"}})),
       heartbeat_wake_(ex),
       refreshed_(ex) {
   metrics.auth_disabled.Add({{"direction", "outbound"}, {"server", server.name}})
@@ -214,6 +224,7 @@ asio::awaitable<Result<std::shared_ptr<const mcp::ToolCatalog>>> Upstream::refre
     catalog_ = std::move(catalog);
     catalog_at_ = Clock::now();
     catalog_credentials_ = std::move(credentials_used);
+    maybe_listen();
   }
   refreshed_.notify_all();
   if (failure) co_return *failure;
@@ -333,7 +344,62 @@ void Upstream::start() {
 asio::awaitable<void> Upstream::stop(TimePoint deadline) {
   stopping_ = true;
   heartbeat_wake_.notify_all();
-  while (heartbeat_running_ && Clock::now() < deadline) co_await heartbeat_wake_.wait_until(deadline);
+  // What is still talking to the upstream now (a listen stream, a beat) is cut: the calls are over.
+  if (listening_) connections_.abort_inflight();
+  while ((heartbeat_running_ || listening_) && Clock::now() < deadline) co_await heartbeat_wake_.wait_until(deadline);
+}
+
+void Upstream::maybe_listen() {
+  if (listening_ || stopping_ || era() != Era::stateless) return;
+  listening_ = true;
+  asio::co_spawn(ex_, listen_loop(), asio::detached);
+}
+
+asio::awaitable<void> Upstream::listen_loop() {
+  // A listen outlives any call: its window is long, and it is simply opened again when it ends.
+  constexpr auto kListenWindow = std::chrono::hours(24);
+  int failures = 0;
+  while (!stopping_) {
+    auto acquired = co_await sessions_.acquire(Clock::now() + outbound_.session_open_timeout);
+    if (stopping_) break;
+    if (acquired) {
+      auto pooled = std::move(acquired).value();
+      const auto& info = pooled->session->info();
+      const json& tools = info.capabilities.contains("tools") ? info.capabilities["tools"] : json();
+      if (info.era != Era::stateless || !tools.is_object() || tools.value("listChanged", false) != true)
+        break;  // nothing to listen to (and no era change would make it so without a new verdict)
+      bool acknowledged = false;
+      RpcOptions options{.deadline = Clock::now() + kListenWindow};
+      options.on_message = [&](const json& msg) {
+        const auto& method = msg["method"];
+        if (method == "notifications/subscriptions/acknowledged") {
+          acknowledged = true;
+          listen_gauge_.Set(1);
+        } else if (method == "notifications/tools/list_changed") {
+          list_changed_.Increment();
+          catalog_at_ = TimePoint{};  // stale: the next call fetches the list again
+          log::debug("upstream_tools_changed", {{"server", server_.name}});
+        }
+      };
+      json params = {{"notifications", {{"toolsListChanged", true}}}};
+      ++pooled->inflight;
+      auto ended = co_await pooled->session->request("subscriptions/listen", params, options);
+      --pooled->inflight;
+      listen_gauge_.Set(0);
+      if (!pooled->session->alive()) sessions_.evict(pooled, pooled->session->failure_reason());
+      if (stopping_) break;
+      if (!ended) log::debug("upstream_listen_ended", {{"server", server_.name}, {"error", ended.error().message}});
+      failures = acknowledged ? 0 : failures + 1;
+    } else {
+      ++failures;
+    }
+    // Listen again, after a backoff when it keeps failing.
+    auto delay = backoff_delay(std::max(failures, 1), outbound_.retry, random_unit());
+    co_await heartbeat_wake_.wait_until(Clock::now() + delay);
+  }
+  listen_gauge_.Set(0);
+  listening_ = false;
+  heartbeat_wake_.notify_all();
 }
 
 asio::awaitable<void> Upstream::heartbeat_loop() {

@@ -85,6 +85,12 @@ class Upstream {
   asio::awaitable<Result<std::shared_ptr<const mcp::ToolCatalog>>> refresh_tools(TimePoint deadline);
   asio::awaitable<void> heartbeat_loop();
   asio::awaitable<void> beat(std::shared_ptr<PooledSession> pooled);
+  // 2026-07-28: a subscriptions/listen stream for notifications/tools/list_changed, so a changed
+  // tool list is fetched again at once instead of at the end of its ttlMs. Started after the
+  // first tool list from a server that declares tools.listChanged; exempt from the call timeout;
+  // listened again (with backoff) whenever it ends.
+  void maybe_listen();
+  asio::awaitable<void> listen_loop();
   SessionFactory session_factory();
   void show_era(std::optional<Era> era);
   // Mcp-Param-* headers for the x-mcp-header parameters of a tool (2026-07-28).
@@ -113,6 +119,9 @@ class Upstream {
 
   bool stopping_ = false;
   bool heartbeat_running_ = false;
+  bool listening_ = false;  // listen_loop() is running
+  prometheus::Gauge& listen_gauge_;
+  prometheus::Counter& list_changed_;
   Notifier heartbeat_wake_;
   log::RateLimited warnings_;
 

@@ -55,8 +55,12 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& upstream_era;
   // {server, era}: conclusions of transport: auto (a new one after the server contradicted the last)
   prometheus::Family<prometheus::Counter>& era_detections_total;
-  // {server}: tools/list results cached / fetched again
+  // {server}: tools/list fetched from the upstream (the cache missed, expired or was told of a change)
   prometheus::Family<prometheus::Counter>& tools_list_fetches_total;
+  // {server}: 1 while a 2026-07-28 subscriptions/listen stream to the upstream is open
+  prometheus::Family<prometheus::Gauge>& upstream_listening;
+  // {server, method}: change notifications received from the upstream (tools/list_changed)
+  prometheus::Family<prometheus::Counter>& upstream_notifications_total;
   // {server}: upstream connections opened
   prometheus::Family<prometheus::Counter>& upstream_connections_total;
   // {listener}: downstream connections open now

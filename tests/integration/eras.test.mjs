@@ -466,6 +466,34 @@ test('tools/list is cached for the server\'s ttlMs (1500 ms), and not at all wit
   assert.equal((await priv.stats()).methods['tools/list'], 1);
 });
 
+test('subscriptions/listen: a changed tool list is fetched again at once; the listen outlives the call timeout', async () => {
+  // Caching and refresh-on-unknown both set to keep the old list for minutes: only the
+  // notification can explain a new one.
+  const s = await server('registry', 'stateless', { env: { KYC_CACHE_TTL_MS: '600000' } });
+  const sc = await sidecar([upstream(s)], { call_timeout_seconds: 1, tools_refresh_min_interval_seconds: 600 });
+  assert.equal((await callTool(sc, 'registry', 'ping')).status, 200);
+  await until(async () => metricValue(await metrics(sc), 'mcp_sidecar_upstream_listening', { server: 'registry' }) === 1,
+    { what: 'the listen stream to be acknowledged' });
+  assert.equal((await callTool(sc, 'registry', 'late_tool')).status, 404);
+
+  const changed = await fetch(`${s.base}/_test/tools_changed`, { method: 'POST' });
+  assert.equal(changed.status, 200);
+  await until(async () => metricValue(await metrics(sc), 'mcp_sidecar_upstream_notifications_total',
+    { server: 'registry', method: 'notifications/tools/list_changed' }) === 1, { what: 'the list_changed notification' });
+  const late = await callTool(sc, 'registry', 'late_tool');
+  assert.equal(late.status, 200, late.body);
+  assert.deepEqual(late.json.structuredContent, { late: true });
+  assert.equal((await s.stats()).methods['tools/list'], 2);
+
+  // Three call timeouts later the same listen is still open: it is not a call.
+  await new Promise((r) => setTimeout(r, 3000));
+  assert.equal(metricValue(await metrics(sc), 'mcp_sidecar_upstream_listening', { server: 'registry' }), 1);
+  assert.equal((await s.stats()).methods['subscriptions/listen'], 1);
+  const t0 = Date.now();
+  assert.equal(await sc.stop(), 0);
+  assert.ok(Date.now() - t0 < 3000, 'the open listen held up the shutdown');
+});
+
 // ---------------------------------------------------------------------------------------------
 // 7. Heartbeats per era.
 // ---------------------------------------------------------------------------------------------
