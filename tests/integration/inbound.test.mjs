@@ -80,7 +80,9 @@ test('require_auth refuses to start without authentication', async () => {
     startSidecar({ bin: SIDECAR_BIN, dir, name: 'refuse', expectRoles: ['inbound'],
       config: { inbound: { listen: '127.0.0.1:0', forward_to: registry.base, require_auth: true } } }),
     /exited with 1/);
-  assert.match(fs.readFileSync(path.join(dir, 'refuse.log'), 'utf8'), /authentication is required but none is configured/);
+  // The log is copied from the process's stderr, which may still be flushing after its exit.
+  await until(() => /authentication is required but none is configured/.test(fs.readFileSync(path.join(dir, 'refuse.log'), 'utf8')),
+    { timeoutMs: 3000, what: 'the refusal in the log' });
 });
 
 test('bearer: named tokens, constant-time checked; missing and wrong tokens are 401; Authorization never reaches the server', async () => {
