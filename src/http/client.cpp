@@ -47,6 +47,19 @@ std::optional<Url> parse_url(std::string_view text) {
   return u;
 }
 
+std::optional<std::string> same_origin_target(const Url& base, std::string_view reference) {
+  if (reference.empty() || reference.find_first_of(" \t\r\n") != std::string_view::npos) return std::nullopt;
+  if (reference.starts_with("http://") || reference.starts_with("https://")) {
+    auto url = parse_url(reference);
+    if (!url || url->tls != base.tls || url->host != base.host || url->port != base.port) return std::nullopt;
+    return url->target;
+  }
+  if (reference.starts_with("//") || reference.find(':') < reference.find_first_of("/?#")) return std::nullopt;
+  if (reference.front() == '/') return std::string(reference);
+  std::string_view path = std::string_view(base.target).substr(0, base.target.find('?'));
+  return std::string(path.substr(0, path.rfind('/') + 1)) + std::string(reference);
+}
+
 namespace {
 
 template <class Stream>

@@ -42,6 +42,10 @@ struct Url {
   std::string host_header;  // host[:port] as it goes in Host
 };
 std::optional<Url> parse_url(std::string_view text);
+// The request target a URI reference names when resolved against `base` (an absolute path, a
+// relative path, or an absolute URL), only when it stays on base's origin (scheme, host, port):
+// nullopt otherwise, so credentials never follow a server's pointer elsewhere.
+std::optional<std::string> same_origin_target(const Url& base, std::string_view reference);
 
 // One kept-alive connection to an upstream (plain TCP now; TLS is a second implementation).
 // Every operation takes a deadline; when it passes, the connection is closed and the operation

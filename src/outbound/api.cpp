@@ -83,6 +83,7 @@ asio::awaitable<void> Api::list_servers(http::Request& req, http::Exchange& ex) 
     servers.push_back({{"name", name},
                        {"url", upstream->config().url},
                        {"transport", d["transport"]},
+                       {"era", d.value("era", json())},
                        {"pool_size", d["size"]},
                        {"ready_sessions", std::count_if(d["sessions"].begin(), d["sessions"].end(),
                                                         [](const json& s) { return s["state"] == "ready"; })},

@@ -31,21 +31,6 @@ Error not_delivered(ErrorCode code, std::string message) {
   return wire::transport_error(code, std::move(message), true);
 }
 
-// The POST target an `endpoint` event names, resolved against the stream's URL. Only the same
-// origin is accepted: the sidecar's credentials must not follow a server's redirection elsewhere.
-std::optional<std::string> resolve_endpoint(const http::Url& stream, std::string_view data) {
-  if (data.empty() || data.find_first_of(" \t\r\n") != std::string_view::npos) return std::nullopt;
-  if (data.starts_with("http://") || data.starts_with("https://")) {
-    auto url = http::parse_url(data);
-    if (!url || url->tls != stream.tls || url->host != stream.host || url->port != stream.port) return std::nullopt;
-    return url->target;
-  }
-  if (data.starts_with("//")) return std::nullopt;
-  if (data.front() == '/') return std::string(data);
-  std::string_view base = stream.target.substr(0, stream.target.find('?'));
-  return std::string(base.substr(0, base.rfind('/') + 1)) + std::string(data);
-}
-
 class LegacySseSession final : public UpstreamSession, public std::enable_shared_from_this<LegacySseSession> {
  public:
   LegacySseSession(http::ConnectionPool& pool, const TransportSettings& settings)
@@ -177,7 +162,7 @@ class LegacySseSession final : public UpstreamSession, public std::enable_shared
     bool bad_endpoint = false;
     auto on_event = [&](mcp::SseEvent& ev) {
       if (ev.type != "endpoint") return true;
-      endpoint = resolve_endpoint(pool_.url(), ev.data);
+      endpoint = http::same_origin_target(pool_.url(), ev.data);
       bad_endpoint = !endpoint;
       return false;
     };

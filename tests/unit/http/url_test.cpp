@@ -41,5 +41,21 @@ TEST(Url, RejectsOtherSchemesAndUserinfo) {
   EXPECT_FALSE(parse_url("http:///mcp"));
 }
 
+// The HTTP+SSE `endpoint` event: where the sidecar POSTs, and never off the server's origin.
+TEST(Url, SameOriginTargets) {
+  auto base = *parse_url("http://pep.kyc:8000/sse");
+  EXPECT_EQ(same_origin_target(base, "/messages?sessionId=abc"), "/messages?sessionId=abc");
+  EXPECT_EQ(same_origin_target(base, "messages?sessionId=abc"), "/messages?sessionId=abc");
+  EXPECT_EQ(same_origin_target(*parse_url("http://pep:8000/mcp/sse?x=1"), "messages"), "/mcp/messages");
+  EXPECT_EQ(same_origin_target(base, "http://pep.kyc:8000/m?s=1"), "/m?s=1");
+  EXPECT_EQ(same_origin_target(base, "http://evil.example:8000/m"), std::nullopt);
+  EXPECT_EQ(same_origin_target(base, "http://pep.kyc:9000/m"), std::nullopt);
+  EXPECT_EQ(same_origin_target(base, "https://pep.kyc:8000/m"), std::nullopt);
+  EXPECT_EQ(same_origin_target(base, "//evil.example/m"), std::nullopt);
+  EXPECT_EQ(same_origin_target(base, "javascript:alert(1)"), std::nullopt);
+  EXPECT_EQ(same_origin_target(base, "/m\r\nX-Injected: 1"), std::nullopt);
+  EXPECT_EQ(same_origin_target(base, ""), std::nullopt);
+}
+
 }  // namespace
 }  // namespace mcp_sidecar::http
