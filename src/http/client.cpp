@@ -149,9 +149,10 @@ void ConnectionPool::release(std::unique_ptr<ClientConnection> conn) {
   leased_.erase(conn.get());
   if (SSL* ssl = conn->tls(); ssl && conn->reusable) {
     // After an exchange the server's session ticket has arrived: keep it for the next handshake.
-    if (SSL_SESSION* session = SSL_get1_session(ssl); session && SSL_SESSION_is_resumable(session))
+    if (SSL_SESSION* session = SSL_get1_session(ssl); session && SSL_SESSION_is_resumable(session)) {
       tls_session_.reset(session, SSL_SESSION_free);
-    else if (session)
+      tls_session_credentials_ = conn->credentials;
+    } else if (session)
       SSL_SESSION_free(session);
   }
   if (conn->reusable && !closed_ && !aborted_) {
@@ -195,7 +196,10 @@ asio::awaitable<Result<ConnectionPool::Lease>> ConnectionPool::acquire(TimePoint
     while (!idle_.empty()) {
       auto conn = std::move(idle_.back());
       idle_.pop_back();
-      if (now - conn->last_used >= options_.idle_timeout || conn->peer_closed()) {
+      // A connection (or resumable session) made with an older client certificate would speak
+      // as the old identity: once the certificate changes, only new connections are used.
+      if (now - conn->last_used >= options_.idle_timeout || conn->peer_closed() ||
+          (options_.tls.context && conn->credentials != options_.tls.context())) {
         conn->close();
         --open_;
         continue;
@@ -302,7 +306,7 @@ asio::awaitable<Result<std::unique_ptr<ClientConnection>>> ConnectionPool::hands
     else
       SSL_set1_host(ssl, name.c_str());
   }
-  if (tls_session_) SSL_set_session(ssl, tls_session_.get());
+  if (tls_session_ && tls_session_credentials_ == context) SSL_set_session(ssl, tls_session_.get());
   beast::get_lowest_layer(tls_stream).expires_at(deadline);
   auto [hec] = co_await tls_stream.async_handshake(asio::ssl::stream_base::client, use_tuple);
   if (hec) {
@@ -317,8 +321,9 @@ asio::awaitable<Result<std::unique_ptr<ClientConnection>>> ConnectionPool::hands
       co_return fail("upstream certificate does not carry the expected identity");
   }
   if (on_connect_) on_connect_(SSL_session_reused(ssl) ? "tls_resumed" : "tls");
-  co_return std::unique_ptr<ClientConnection>(
-      std::make_unique<BasicClientConnection<TlsStream>>(std::move(tls_stream)));
+  auto conn = std::make_unique<BasicClientConnection<TlsStream>>(std::move(tls_stream));
+  conn->credentials = std::move(context);
+  co_return std::unique_ptr<ClientConnection>(std::move(conn));
 }
 
 }  // namespace mcp_sidecar::http

@@ -66,6 +66,8 @@ class ClientConnection {
 
   bool reusable = false;   // set by the user after a clean, complete exchange
   unsigned exchanges = 0;  // exchanges completed on it (0 = fresh)
+  // The TLS client context it was made with: who the sidecar is on it (its client certificate).
+  std::shared_ptr<const void> credentials;
   TimePoint last_used{};
 };
 
@@ -138,6 +140,7 @@ class ConnectionPool {
   Options options_;
   ConnectHook on_connect_;
   std::shared_ptr<SSL_SESSION> tls_session_;             // the last session, offered for resumption
+  std::shared_ptr<const void> tls_session_credentials_;  // ...made with this client context
   std::vector<std::unique_ptr<ClientConnection>> idle_;  // most recently used last
   std::unordered_set<ClientConnection*> leased_;
   int open_ = 0;  // idle + leased + connecting

@@ -549,3 +549,47 @@ test('a client that leaves is seen at once: the server gets the close (an HTTP+S
   await until(() => g2.logLines().some((l) => l.event === 'call_end' && l.outcome === 'cancelled' && l.case_id === 'leave-1'),
     { what: 'the gate to log the call as cancelled' });
 });
+
+test('cacheScope private: a tool list is not reused once the sidecar presents another certificate; public lists are', async () => {
+  // Two 2026-07-28 servers behind mTLS gates: registry scopes its tool list `private`, sanctions
+  // `public`; both cache it for 10 minutes, so only the credentials can make the sidecar fetch again.
+  const priv = await startServer('registry', { dir: fs.mkdtempSync(`${dir}/scope-private-`), transport: 'stateless',
+    env: { KYC_CACHE_SCOPE: 'private', KYC_CACHE_TTL_MS: '600000' } });
+  const pub = await startServer('sanctions', { dir: fs.mkdtempSync(`${dir}/scope-public-`), transport: 'stateless',
+    env: { KYC_CACHE_SCOPE: 'public', KYC_CACHE_TTL_MS: '600000' } });
+  cleanup.push(() => priv.stop(), () => pub.stop());
+  const gated = async (s) => gate(s, { auth: { mode: 'mtls', tls: {
+    cert_file: `${pki}/${s.role}.crt`, key_file: `${pki}/${s.role}.key`, client_ca_file: `${pki}/ca.crt` } } });
+  const [gPriv, gPub] = [await gated(priv), await gated(pub)];
+  // The client certificate the sidecar presents, as a Secret mount would hold it.
+  const certDir = fs.mkdtempSync(`${dir}/client-cert-`);
+  const install = (name) => {
+    for (const ext of ['crt', 'key']) {
+      fs.copyFileSync(`${pki}/${name}.${ext}`, `${certDir}/tls.${ext}.tmp`);
+      fs.renameSync(`${certDir}/tls.${ext}.tmp`, `${certDir}/tls.${ext}`);
+    }
+  };
+  install('orchestrator');
+  const tlsTo = { ca_file: `${pki}/ca.crt`, cert_file: `${certDir}/tls.crt`, key_file: `${certDir}/tls.key` };
+  const sc = await startSidecar({ bin: SIDECAR_BIN, dir, name: 'scope', config: {
+    outbound: { listen: '127.0.0.1:0', heartbeat_interval_seconds: 0, servers: [
+      { name: 'registry', url: gPriv.url, tls: tlsTo }, { name: 'sanctions', url: gPub.url, tls: tlsTo }] },
+    admin: { listen: '127.0.0.1:0' }, shutdown: { delay_seconds: 0 }, reload: { interval_seconds: 0.1 } } });
+  cleanup.push(() => sc.stop('SIGKILL'));
+  const lists = async () => [(await priv.stats()).methods['tools/list'], (await pub.stats()).methods['tools/list']];
+  for (let i = 0; i < 2; i++) {
+    assert.equal((await callTool(sc, 'registry', 'ping')).status, 200);
+    assert.equal((await callTool(sc, 'sanctions', 'ping')).status, 200);
+  }
+  assert.deepEqual(await lists(), [1, 1]);
+
+  install('auditor');  // the same CA, another identity
+  const reloaded = async () =>
+    (metricValue(await metrics(sc), 'mcp_sidecar_file_reloads_total', { file: 'upstream:registry', outcome: 'ok' }) ?? 0) >= 1 &&
+    (metricValue(await metrics(sc), 'mcp_sidecar_file_reloads_total', { file: 'upstream:sanctions', outcome: 'ok' }) ?? 0) >= 1;
+  await until(reloaded, { what: 'the sidecar to load the new client certificate' });
+  assert.equal((await callTool(sc, 'registry', 'ping')).status, 200);
+  assert.equal((await callTool(sc, 'sanctions', 'ping')).status, 200);
+  assert.deepEqual(await lists(), [2, 1], 'private list fetched again under the new identity; public list reused');
+  assert.equal(priv.logLines().filter((l) => l.event === 'tool_call').at(-1).caller, ID('auditor'));
+});
