@@ -466,6 +466,18 @@ test('tools/list is cached for the server\'s ttlMs (1500 ms), and not at all wit
   assert.equal((await priv.stats()).methods['tools/list'], 1);
 });
 
+test('stateless: a call past its timeout is cancelled by closing its stream (no notifications/cancelled in 2026-07-28)', async () => {
+  const s = await server('registry', 'stateless');
+  const sc = await sidecar([upstream(s, 'stateless')], { call_timeout_seconds: 1 });
+  const t0 = Date.now();
+  const r = await callTool(sc, 'registry', 'sleep', { ms: 60000, case_id: 'eras-cancel' });
+  assert.equal(r.status, 504, r.body);
+  assert.ok(Date.now() - t0 < 3000);
+  // The tool would sleep a minute: only the closed stream ends it now.
+  await until(async () => (await s.stats()).inflight === 0, { timeoutMs: 3000, what: 'the server to cancel the tool' });
+  assert.equal((await s.stats()).methods['notifications/cancelled'], undefined);
+});
+
 test('subscriptions/listen: a changed tool list is fetched again at once; the listen outlives the call timeout', async () => {
   // Caching and refresh-on-unknown both set to keep the old list for minutes: only the
   // notification can explain a new one.
