@@ -24,12 +24,13 @@ asio::awaitable<void> respond_error(http::Exchange& ex, Error error, unsigned ve
 }
 
 Api::Api(const config::OutboundConfig& config, std::map<std::string, Upstream*, std::less<>> upstreams,
-         Metrics& metrics, CallLog& calls, std::function<std::uint64_t()> random64)
+         Metrics& metrics, CallLog& calls, std::function<std::uint64_t()> random64, std::string version)
     : config_(config),
       upstreams_(std::move(upstreams)),
       metrics_(metrics),
       calls_(calls),
-      random64_(std::move(random64)) {}
+      random64_(random64),
+      mcp_(config, metrics, calls, std::move(random64), std::move(version)) {}
 
 asio::awaitable<void> Api::handle(http::Request& req, http::Exchange& ex) {
   const unsigned version = req.version();
@@ -51,6 +52,13 @@ asio::awaitable<void> Api::handle(http::Request& req, http::Exchange& ex) {
   auto not_allowed = [&]() {
     return respond_error(ex, make_error(ErrorCode::method_not_allowed, "method not allowed"), version);
   };
+  if (seg.size() == 2 && seg[0] == "mcp") {
+    auto it = upstreams_.find(seg[1]);
+    if (it == upstreams_.end())
+      co_return co_await respond_error(
+          ex, make_error(ErrorCode::unknown_server, "no server of that name is configured"), version);
+    co_return co_await mcp_.handle(req, ex, *it->second);
+  }
   if (seg.size() >= 2 && seg[0] == "v1" && seg[1] == "servers") {
     if (seg.size() == 2) {
       if (method != bhttp::verb::get) co_return co_await not_allowed();

@@ -2,11 +2,13 @@
 //   GET  /v1/servers                        configured servers and their pool state
 //   GET  /v1/servers/{server}/tools         the server's tools, as it listed them
 //   POST /v1/servers/{server}/tools/{tool}  body = arguments object; 200 = CallToolResult
+//   POST /mcp/{server}                       the MCP endpoint for SDK clients (mcp_endpoint.hpp)
 // Every request must name a loopback Host and, if it has an Origin, a loopback Origin.
 #pragma once
 
 #include "config/config.hpp"
 #include "http/server.hpp"
+#include "outbound/mcp_endpoint.hpp"
 #include "outbound/upstream.hpp"
 #include "telemetry/call_log.hpp"
 
@@ -19,7 +21,7 @@ namespace mcp_sidecar::outbound {
 class Api {
  public:
   Api(const config::OutboundConfig& config, std::map<std::string, Upstream*, std::less<>> upstreams, Metrics& metrics,
-      CallLog& calls, std::function<std::uint64_t()> random64);
+      CallLog& calls, std::function<std::uint64_t()> random64, std::string version);
 
   asio::awaitable<void> handle(http::Request& req, http::Exchange& ex);
 
@@ -36,6 +38,7 @@ class Api {
   Metrics& metrics_;
   CallLog& calls_;
   std::function<std::uint64_t()> random64_;
+  McpEndpoint mcp_;  // POST /mcp/{server}
 };
 
 // Sends the JSON error body for `error` with its status (and Retry-After when set).

@@ -33,7 +33,7 @@ Outbound::Outbound(asio::any_io_executor ex, const config::Config& config, Metri
                    std::string version)
     : config_(config),
       upstreams_(make_upstreams(ex, config, metrics, version)),
-      api_(config.outbound, index(upstreams_), metrics, calls, random64()),
+      api_(config.outbound, index(upstreams_), metrics, calls, random64(), version),
       server_(
           ex, "outbound", config.outbound.limits,
           [this](http::Request& req, http::Exchange& exchange) { return api_.handle(req, exchange); }, metrics) {}

@@ -1,0 +1,40 @@
+// What a 2026-07-28 server must check before it runs a request that arrived over Streamable HTTP:
+// the `_meta` protocol fields, the MCP-Protocol-Version, Mcp-Method and Mcp-Name headers and
+// their agreement with the body, and the Mcp-Param-* mirrors of a tool's x-mcp-header
+// parameters. Pure: the caller supplies the headers; the answer is the refusal to send, if any.
+#pragma once
+
+#include "mcp/tools.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mcp_sidecar::mcp {
+
+// A refused request: the HTTP status and the JSON-RPC error to answer with.
+struct Refusal {
+  unsigned status = 400;
+  int code = 0;
+  std::string message;  // never quotes argument values
+  nlohmann::json data = nullptr;
+};
+
+// A request header's value, or nullopt when absent (names are case-insensitive).
+using HeaderLookup = std::function<std::optional<std::string_view>(std::string_view name)>;
+
+// Checks a single JSON-RPC request `message` (already known to be a request object) against the
+// revisions the server speaks (`supported`, newest first).
+std::optional<Refusal> check_modern_request(const nlohmann::json& message, const HeaderLookup& header,
+                                            const std::vector<std::string>& supported);
+
+// Checks the Mcp-Param-* headers of a tools/call against the tool's x-mcp-header parameters: a
+// value in the arguments needs its header, equal after decoding (integers compared as numbers).
+std::optional<Refusal> check_param_headers(const std::vector<HeaderParam>& params, const nlohmann::json& arguments,
+                                           const HeaderLookup& header);
+
+}  // namespace mcp_sidecar::mcp

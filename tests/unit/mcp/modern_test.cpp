@@ -1,0 +1,119 @@
+#include "mcp/modern.hpp"
+
+#include "mcp/headers.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace mcp_sidecar::mcp {
+namespace {
+
+using json = nlohmann::json;
+
+struct Headers {
+  std::map<std::string, std::string> values;  // lowercase names
+  HeaderLookup lookup() const {
+    return [this](std::string_view name) -> std::optional<std::string_view> {
+      std::string lower(name);
+      for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      auto it = values.find(lower);
+      if (it == values.end()) return std::nullopt;
+      return it->second;
+    };
+  }
+};
+
+const std::vector<std::string> kServed = {"2026-07-28"};
+
+json call(std::string name = "ping") {
+  return {{"jsonrpc", "2.0"},
+          {"id", 1},
+          {"method", "tools/call"},
+          {"params",
+           {{"name", name},
+            {"arguments", json::object()},
+            {"_meta",
+             {{"io.modelcontextprotocol/protocolVersion", "2026-07-28"},
+              {"io.modelcontextprotocol/clientCapabilities", json::object()}}}}}};
+}
+
+Headers good() {
+  return {{{"mcp-protocol-version", "2026-07-28"}, {"mcp-method", "tools/call"}, {"mcp-name", "ping"}}};
+}
+
+TEST(ModernRequest, AcceptsAConformingRequest) {
+  EXPECT_EQ(check_modern_request(call(), good().lookup(), kServed), std::nullopt);
+}
+
+TEST(ModernRequest, EachHeaderRuleRefusesWithHeaderMismatch) {
+  for (const char* missing : {"mcp-protocol-version", "mcp-method", "mcp-name"}) {
+    auto h = good();
+    h.values.erase(missing);
+    auto r = check_modern_request(call(), h.lookup(), kServed);
+    ASSERT_TRUE(r) << missing;
+    EXPECT_EQ(r->status, 400u);
+    EXPECT_EQ(r->code, kHeaderMismatch) << missing;
+  }
+  auto h = good();
+  h.values["mcp-name"] = "lookup_company";  // a header naming another tool than the body
+  EXPECT_EQ(check_modern_request(call(), h.lookup(), kServed)->code, kHeaderMismatch);
+  h = good();
+  h.values["mcp-method"] = "tools/list";
+  EXPECT_EQ(check_modern_request(call(), h.lookup(), kServed)->code, kHeaderMismatch);
+  h = good();
+  h.values["mcp-protocol-version"] = "2025-11-25";
+  EXPECT_EQ(check_modern_request(call(), h.lookup(), kServed)->code, kHeaderMismatch);
+}
+
+TEST(ModernRequest, EncodedNamesAreDecodedBeforeComparing) {
+  auto h = good();
+  h.values["mcp-name"] = "=?base64?w7xiZXI=?=";  // "über"
+  EXPECT_EQ(check_modern_request(call("\xC3\xBC"
+                                      "ber"),
+                                 h.lookup(), kServed),
+            std::nullopt);
+  h.values["mcp-name"] = "=?base64?!!!?=";
+  EXPECT_EQ(check_modern_request(call("x"), h.lookup(), kServed)->code, kHeaderMismatch);
+}
+
+TEST(ModernRequest, VersionAndMetaRefusals) {
+  auto m = call();
+  m["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"] = "2099-01-01";
+  auto h = good();
+  h.values["mcp-protocol-version"] = "2099-01-01";
+  auto r = check_modern_request(m, h.lookup(), kServed);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->code, kUnsupportedProtocolVersion);
+  EXPECT_EQ(r->data["supported"], json(kServed));
+  EXPECT_EQ(r->data["requested"], "2099-01-01");
+
+  auto no_meta = call();
+  no_meta["params"].erase("_meta");
+  EXPECT_EQ(check_modern_request(no_meta, good().lookup(), kServed)->code, -32602);
+  auto no_caps = call();
+  no_caps["params"]["_meta"].erase("io.modelcontextprotocol/clientCapabilities");
+  EXPECT_EQ(check_modern_request(no_caps, good().lookup(), kServed)->code, -32602);
+}
+
+TEST(ParamHeaders, ValuesNeedTheirHeaderEqualAfterDecoding) {
+  std::vector<HeaderParam> params = {{"Region", {"region"}}, {"Count", {"count"}}, {"Tenant", {"t", "id"}}};
+  json args = {{"region", "us-west1"}, {"count", 42}, {"t", {{"id", "Z\xC3\xBCrich"}}}};
+  Headers h{
+      {{"mcp-param-region", "us-west1"}, {"mcp-param-count", "42.0"}, {"mcp-param-tenant", "=?base64?WsO8cmljaA==?="}}};
+  EXPECT_EQ(check_param_headers(params, args, h.lookup()), std::nullopt);
+
+  auto wrong = h;
+  wrong.values["mcp-param-region"] = "eu-west1";
+  EXPECT_EQ(check_param_headers(params, args, wrong.lookup())->code, kHeaderMismatch);
+  auto missing = h;
+  missing.values.erase("mcp-param-count");
+  EXPECT_EQ(check_param_headers(params, args, missing.lookup())->code, kHeaderMismatch);
+  // Absent or null values need no header.
+  json fewer = {{"region", "us-west1"}, {"count", nullptr}};
+  Headers only{{{"mcp-param-region", "us-west1"}}};
+  EXPECT_EQ(check_param_headers(params, fewer, only.lookup()), std::nullopt);
+}
+
+}  // namespace
+}  // namespace mcp_sidecar::mcp
