@@ -1,7 +1,9 @@
 #include "inbound/gate.hpp"
 
+#include "mcp/headers.hpp"
 #include "mcp/json_parse.hpp"
 #include "mcp/jsonrpc.hpp"
+#include "mcp/modern.hpp"
 #include "mcp/protocol.hpp"
 #include "mcp/sse_framer.hpp"
 #include "telemetry/call_recorder.hpp"
@@ -163,6 +165,16 @@ asio::awaitable<void> Gate::handle(http::Request& req, http::Exchange& ex) {
     co_return;
   }
   const bool batch = parsed->is_array();
+  if (auto refusal = check_modern(req, *parsed)) {
+    // The server never sees it: a header that names an allowed tool must not carry a call to
+    // another one past the policy.
+    metrics_.http_rejections_total.Add({{"listener", "inbound"}, {"reason", "header_mismatch"}}).Increment();
+    warnings_.warn("mismatch:" + state.caller.identity, "header_mismatch",
+                   {{"server", config_.name}, {"caller", state.caller.identity}, {"reason", refusal->message}});
+    const json id = parsed->is_object() && parsed->contains("id") ? (*parsed)["id"] : json();
+    co_await ex.respond(json_reply(refusal->status, mcp::make_error(id, refusal->code, refusal->message), version));
+    co_return;
+  }
   json forwarded = json::array();
   const auto policy = policy_;
   for (auto& m : batch ? *parsed : json::array({*parsed})) {
@@ -238,6 +250,28 @@ asio::awaitable<void> Gate::handle(http::Request& req, http::Exchange& ex) {
   }
   std::string body = state.denied.empty() ? std::move(req.body()) : (batch ? forwarded : forwarded[0]).dump();
   co_await forward(req, ex, state, std::move(body));
+}
+
+std::optional<mcp::Refusal> Gate::check_modern(const http::Request& req, const json& message) {
+  // A 2026-07-28 request: the version header or the _meta field says so.
+  auto header = req[mcp::kProtocolVersionHeader];
+  const json* meta = nullptr;
+  if (message.is_object() && message.contains("params") && message["params"].is_object() &&
+      message["params"].contains("_meta"))
+    meta = &message["params"]["_meta"];
+  const bool modern = (!header.empty() && header >= mcp::kStatelessRevision) ||
+                      (meta && meta->is_object() && meta->contains(mcp::kMetaProtocolVersion));
+  if (!modern) return std::nullopt;
+  if (message.is_array()) return mcp::Refusal{400, mcp::kInvalidRequest, "batches are not part of revision 2026-07-28"};
+  if (mcp::classify(message) != mcp::MessageKind::request) return std::nullopt;
+  // Which versions the server speaks is the server's call; the gate checks agreement only.
+  const std::vector<std::string> any = {std::string(header)};
+  const mcp::HeaderLookup lookup = [&req](std::string_view name) -> std::optional<std::string_view> {
+    auto it = req.find(name);
+    if (it == req.end()) return std::nullopt;
+    return std::string_view(it->value().data(), it->value().size());
+  };
+  return mcp::check_modern_request(message, lookup, any);
 }
 
 asio::awaitable<void> Gate::forward(http::Request& req, http::Exchange& ex, Exchange& state, std::string body) {

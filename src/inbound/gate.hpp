@@ -13,6 +13,7 @@
 #include "http/server.hpp"
 #include "inbound/auth.hpp"
 #include "inbound/policy.hpp"
+#include "mcp/modern.hpp"
 #include "telemetry/call_log.hpp"
 #include "telemetry/log.hpp"
 
@@ -59,6 +60,9 @@ class Gate {
   // Rewrites (tools/list) and accounts (tools/call) one JSON-RPC message; true if it changed.
   bool on_response(nlohmann::json& message, Exchange& state);
   std::string process_event(const std::string& raw, Exchange& state);
+  // The 2026-07-28 header rules (Mcp-Method, Mcp-Name, MCP-Protocol-Version agree with the
+  // body), for modern requests only; nullopt when the request may pass.
+  static std::optional<mcp::Refusal> check_modern(const http::Request& req, const nlohmann::json& message);
   void abandon(Exchange& state);
   void park_pending(Exchange& state);
   asio::awaitable<void> probe_loop();

@@ -593,3 +593,40 @@ test('cacheScope private: a tool list is not reused once the sidecar presents an
   assert.deepEqual(await lists(), [2, 1], 'private list fetched again under the new identity; public list reused');
   assert.equal(priv.logLines().filter((l) => l.event === 'tool_call').at(-1).caller, ID('auditor'));
 });
+
+test('2026-07-28 header rules at the gate: Mcp-Method and Mcp-Name must agree with the body, so a header naming an allowed tool cannot smuggle a forbidden call', async () => {
+  const modern = await startServer('registry', { dir: fs.mkdtempSync(`${dir}/smuggle-`), transport: 'stateless', testTools: true });
+  cleanup.push(() => modern.stop());
+  const tokens = tokensFile('tokens-smuggle', [`auditor=${T_AUDIT}`]);
+  const g = await gate(modern, { auth: { bearer_tokens_file: tokens }, policy: [{ callers: ['bearer:auditor'], tools: ['ping'] }] });
+  const meta = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
+  const post = (name, headers) => request(g.url, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${T_AUDIT}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', ...headers },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call',
+      params: { name, arguments: { company_number: 'GB-10001', case_id: 'smuggle-1' }, _meta: meta } })
+  });
+  const executed = async () => (await modern.stats()).executions.lookup_company ?? 0;
+
+  const smuggled = await post('lookup_company', { 'mcp-name': 'ping' });
+  assert.equal(smuggled.status, 400, smuggled.body);
+  assert.equal(smuggled.json.error.code, -32020);
+  const unnamed = await post('lookup_company', {});
+  assert.equal(unnamed.status, 400);
+  assert.equal(unnamed.json.error.code, -32020);
+  const denied = await post('lookup_company', { 'mcp-name': 'lookup_company' });
+  assert.equal(denied.status, 200);
+  assert.equal(denied.json.error.code, -32003);
+  assert.equal(await executed(), 0, 'the forbidden tool ran');
+
+  const allowed = await request(g.url, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${T_AUDIT}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'ping' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'tools/call', params: { name: 'ping', arguments: {}, _meta: meta } })
+  });
+  assert.equal(allowed.status, 200, allowed.body);
+  assert.deepEqual(allowed.json.result.structuredContent, { ok: true });
+  assert.equal(metricValue(await metrics(g), 'mcp_sidecar_http_rejections_total', { listener: 'inbound', reason: 'header_mismatch' }), 2);
+});
