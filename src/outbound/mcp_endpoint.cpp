@@ -137,12 +137,15 @@ asio::awaitable<void> McpEndpoint::call_tool(http::Request& req, http::Exchange&
     rec.finish(outcome_label(e.code), code_name(e.code));
     // A JSON-RPC error from the upstream is the client's answer as it was; the sidecar's own
     // failures keep their status (503 + Retry-After, 504, ...).
-    http::Response res = e.detail.is_object() && e.detail.contains("code")
-                             ? rpc_response(200, json{{"jsonrpc", "2.0"}, {"id", id}, {"error", e.detail}}, version)
-                         : e.code == ErrorCode::unknown_tool
-                             ? rpc_error(200, id, mcp::kInvalidParams, "Unknown tool: " + tool, version)
-                             : rpc_error(http_status(e.code), id, jsonrpc_code(e.code), e.message, version,
-                                         json{{"code", code_name(e.code)}});
+    // (-32020/-32021/-32022 are 400s in 2026-07-28, as the upstream sent them.)
+    const int upstream_code = mcp::error_code_of(e.detail);
+    const unsigned upstream_status = mcp::is_modern_error(400, upstream_code) ? 400 : 200;
+    http::Response res =
+        e.detail.is_object() && e.detail.contains("code")
+            ? rpc_response(upstream_status, json{{"jsonrpc", "2.0"}, {"id", id}, {"error", e.detail}}, version)
+        : e.code == ErrorCode::unknown_tool ? rpc_error(200, id, mcp::kInvalidParams, "Unknown tool: " + tool, version)
+                                            : rpc_error(http_status(e.code), id, jsonrpc_code(e.code), e.message,
+                                                        version, json{{"code", code_name(e.code)}});
     if (e.retry_after_seconds > 0) res.set(bhttp::field::retry_after, std::to_string(e.retry_after_seconds));
     if (!case_id.empty()) res.set(config_.case_id.header, case_id);
     co_await ex.respond(std::move(res));

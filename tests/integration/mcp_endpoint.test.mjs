@@ -97,6 +97,10 @@ test('input_required: the SDK client fulfils the elicitation and retries; the si
   } finally {
     await client.close();
   }
+  // Without the capability the upstream's -32021 comes back as the 400 it is.
+  const refused = await raw('registry', 'tools/call', { name: 'confirm_case', arguments: { case_id: 'endpoint-nocap' } });
+  assert.equal(refused.status, 400, refused.body);
+  assert.equal(refused.json.error.code, -32021);
   const m = await metrics(sidecar);
   assert.equal(metricValue(m, 'mcp_sidecar_calls_total', { server: 'registry', tool: 'confirm_case', outcome: 'input_required' }), 1);
   assert.equal(metricValue(m, 'mcp_sidecar_calls_total', { server: 'registry', tool: 'confirm_case', outcome: 'ok' }), 1);
