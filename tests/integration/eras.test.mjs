@@ -478,6 +478,17 @@ test('stateless: a call past its timeout is cancelled by closing its stream (no 
   assert.equal((await s.stats()).methods['notifications/cancelled'], undefined);
 });
 
+test('sse: a call past its timeout is cancelled upstream with notifications/cancelled', async () => {
+  const s = await server('pep', 'sse');
+  const sc = await sidecar([upstream(s, 'sse')], { call_timeout_seconds: 1 });
+  const r = await callTool(sc, 'pep', 'sleep', { ms: 60000, case_id: 'eras-sse-cancel' });
+  assert.equal(r.status, 504, r.body);
+  await until(async () => (await s.stats()).methods['notifications/cancelled'] === 1, { timeoutMs: 3000, what: 'the cancellation' });
+  await until(async () => (await s.stats()).inflight === 0, { timeoutMs: 3000, what: 'the server to stop the tool' });
+  // The session survives a slow call.
+  assert.equal((await callTool(sc, 'pep', 'ping')).status, 200);
+});
+
 test('subscriptions/listen: a changed tool list is fetched again at once; the listen outlives the call timeout', async () => {
   // Caching and refresh-on-unknown both set to keep the old list for minutes: only the
   // notification can explain a new one.
