@@ -266,12 +266,7 @@ std::optional<mcp::Refusal> Gate::check_modern(const http::Request& req, const j
   if (mcp::classify(message) != mcp::MessageKind::request) return std::nullopt;
   // Which versions the server speaks is the server's call; the gate checks agreement only.
   const std::vector<std::string> any = {std::string(header)};
-  const mcp::HeaderLookup lookup = [&req](std::string_view name) -> std::optional<std::string_view> {
-    auto it = req.find(name);
-    if (it == req.end()) return std::nullopt;
-    return std::string_view(it->value().data(), it->value().size());
-  };
-  return mcp::check_modern_request(message, lookup, any);
+  return mcp::check_modern_request(message, mcp::lookup_in(req), any);
 }
 
 asio::awaitable<void> Gate::forward(http::Request& req, http::Exchange& ex, Exchange& state, std::string body) {

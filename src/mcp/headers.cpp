@@ -137,14 +137,18 @@ bool is_modern_error(unsigned http_status, int code) {
   return http_status == 404 && code == -32601;
 }
 
+bool lists_version(const nlohmann::json& versions, std::string_view version) {
+  if (!versions.is_array()) return false;
+  for (const auto& v : versions)
+    if (v.is_string() && v.get<std::string>() == version) return true;
+  return false;
+}
+
 bool supports_version(const nlohmann::json& error, std::string_view version) {
   if (!error.is_object() || !error.contains("data") || !error["data"].is_object()) return false;
   const auto& data = error["data"];
   auto supported = data.find("supported");
-  if (supported == data.end() || !supported->is_array()) return false;
-  for (const auto& v : *supported)
-    if (v.is_string() && v.get<std::string>() == version) return true;
-  return false;
+  return supported != data.end() && lists_version(*supported, version);
 }
 
 }  // namespace mcp_sidecar::mcp

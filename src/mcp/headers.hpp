@@ -31,6 +31,8 @@ int error_code_of(const nlohmann::json& error);
 // server (the backward-compatibility rules): -32020, -32021 or -32022 with 400, or method not
 // found (-32601) with 404.
 bool is_modern_error(unsigned http_status, int code);
+// Whether a JSON array of version strings contains `version`.
+bool lists_version(const nlohmann::json& versions, std::string_view version);
 // Whether an UnsupportedProtocolVersionError lists `version` in data.supported.
 bool supports_version(const nlohmann::json& error, std::string_view version);
 

@@ -27,6 +27,16 @@ struct Refusal {
 // A request header's value, or nullopt when absent (names are case-insensitive).
 using HeaderLookup = std::function<std::optional<std::string_view>(std::string_view name)>;
 
+// The lookup over a Beast message's (or fields') headers; `fields` must outlive it.
+template <class Fields>
+HeaderLookup lookup_in(const Fields& fields) {
+  return [&fields](std::string_view name) -> std::optional<std::string_view> {
+    auto it = fields.find(name);
+    if (it == fields.end()) return std::nullopt;
+    return std::string_view(it->value().data(), it->value().size());
+  };
+}
+
 // Checks a single JSON-RPC request `message` (already known to be a request object) against the
 // revisions the server speaks (`supported`, newest first).
 std::optional<Refusal> check_modern_request(const nlohmann::json& message, const HeaderLookup& header,

@@ -16,21 +16,9 @@ namespace {
 
 const std::vector<std::string> kServedRevisions = {std::string(mcp::kStatelessRevision)};
 
-http::Response rpc_response(unsigned status, const json& body, unsigned version) {
-  return http::make_json_response(status, body, version);
-}
-
 http::Response rpc_error(unsigned status, const json& id, int code, std::string_view message, unsigned version,
                          json data = nullptr) {
-  return rpc_response(status, mcp::make_error(id, code, message, std::move(data)), version);
-}
-
-mcp::HeaderLookup headers_of(const http::Request& req) {
-  return [&req](std::string_view name) -> std::optional<std::string_view> {
-    auto it = req.find(name);
-    if (it == req.end()) return std::nullopt;
-    return std::string_view(it->value().data(), it->value().size());
-  };
+  return http::make_json_response(status, mcp::make_error(id, code, message, std::move(data)), version);
 }
 
 // Answers; whether the client was still there to read it changes nothing here.
@@ -90,13 +78,14 @@ asio::awaitable<void> McpEndpoint::handle(http::Request& req, http::Exchange& ex
                              "this endpoint speaks MCP revision 2026-07-28 only", version, std::move(data));
     co_return co_await send(ex, std::move(refused));
   }
-  const mcp::HeaderLookup header = headers_of(req);
+  const mcp::HeaderLookup header = mcp::lookup_in(req);
   if (auto refusal = mcp::check_modern_request(message, header, kServedRevisions))
     co_return co_await send(
         ex, rpc_error(refusal->status, id, refusal->code, refusal->message, version, std::move(refusal->data)));
 
   if (method == "server/discover")
-    co_return co_await send(ex, rpc_response(200, mcp::make_result(id, discover_result(upstream)), version));
+    co_return co_await send(ex,
+                            http::make_json_response(200, mcp::make_result(id, discover_result(upstream)), version));
   if (method == "tools/list") {
     auto catalog = co_await upstream.tools(upstream.call_deadline());
     if (!catalog) {
@@ -111,7 +100,7 @@ asio::awaitable<void> McpEndpoint::handle(http::Request& req, http::Exchange& ex
                    {"resultType", "complete"},
                    {"ttlMs", ttl},
                    {"cacheScope", tools.private_scope() ? "private" : "public"}};
-    co_return co_await send(ex, rpc_response(200, mcp::make_result(id, std::move(result)), version));
+    co_return co_await send(ex, http::make_json_response(200, mcp::make_result(id, std::move(result)), version));
   }
   if (method == "tools/call") co_return co_await call_tool(req, ex, upstream, message);
   co_return co_await send(ex, rpc_error(404, id, mcp::kMethodNotFound, "Method not found", version));
@@ -140,12 +129,13 @@ asio::awaitable<void> McpEndpoint::call_tool(http::Request& req, http::Exchange&
     // (-32020/-32021/-32022 are 400s in 2026-07-28, as the upstream sent them.)
     const int upstream_code = mcp::error_code_of(e.detail);
     const unsigned upstream_status = mcp::is_modern_error(400, upstream_code) ? 400 : 200;
-    http::Response res =
-        e.detail.is_object() && e.detail.contains("code")
-            ? rpc_response(upstream_status, json{{"jsonrpc", "2.0"}, {"id", id}, {"error", e.detail}}, version)
-        : e.code == ErrorCode::unknown_tool ? rpc_error(200, id, mcp::kInvalidParams, "Unknown tool: " + tool, version)
-                                            : rpc_error(http_status(e.code), id, jsonrpc_code(e.code), e.message,
-                                                        version, json{{"code", code_name(e.code)}});
+    http::Response res = e.detail.is_object() && e.detail.contains("code")
+                             ? http::make_json_response(
+                                   upstream_status, json{{"jsonrpc", "2.0"}, {"id", id}, {"error", e.detail}}, version)
+                         : e.code == ErrorCode::unknown_tool
+                             ? rpc_error(200, id, mcp::kInvalidParams, "Unknown tool: " + tool, version)
+                             : rpc_error(http_status(e.code), id, jsonrpc_code(e.code), e.message, version,
+                                         json{{"code", code_name(e.code)}});
     if (e.retry_after_seconds > 0) res.set(bhttp::field::retry_after, std::to_string(e.retry_after_seconds));
     if (!case_id.empty()) res.set(config_.case_id.header, case_id);
     co_await ex.respond(std::move(res));
@@ -155,7 +145,7 @@ asio::awaitable<void> McpEndpoint::call_tool(http::Request& req, http::Exchange&
   auto catalog = co_await upstream.tools(deadline);
   if (!catalog) co_return co_await fail(catalog.error());
   if (const auto* info = catalog.value()->find(tool)) {
-    const mcp::HeaderLookup header = headers_of(req);
+    const mcp::HeaderLookup header = mcp::lookup_in(req);
     if (auto refusal = mcp::check_param_headers(info->header_params, arguments, header)) {
       rec.finish("rejected", "header_mismatch");
       co_return co_await send(ex, rpc_error(refusal->status, id, refusal->code, refusal->message, version));
@@ -192,7 +182,7 @@ asio::awaitable<void> McpEndpoint::call_tool(http::Request& req, http::Exchange&
   const bool tool_error = r.contains("isError") && r["isError"] == true;
   rec.finish(input_required ? "input_required" : tool_error ? "tool_error" : "ok");
   if (!r.contains("resultType")) r["resultType"] = "complete";  // an upstream of an earlier revision
-  auto res = rpc_response(200, mcp::make_result(id, std::move(r)), version);
+  auto res = http::make_json_response(200, mcp::make_result(id, std::move(r)), version);
   res.set(config_.case_id.header, case_id.value());
   co_await ex.respond(std::move(res));
 }

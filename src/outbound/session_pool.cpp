@@ -113,7 +113,7 @@ asio::awaitable<void> SessionPool::fill(std::size_t i) {
         if (auto p = pooled.lock()) evict(p, p->session->failure_reason());
       });
       slot.attempts = 0;
-      slot.last_error.clear();
+      slot.last_error.reset();
       if (unavailable_) log::info("upstream_available", {{"server", options_.server}});
       unavailable_ = false;
       log::debug("session_opened",
@@ -121,11 +121,9 @@ asio::awaitable<void> SessionPool::fill(std::size_t i) {
       break;
     }
     if (metrics_) metrics_->session_opens_total.Add({{"server", options_.server}, {"outcome", "error"}}).Increment();
-    slot.last_error = opened.error().message;
-    slot.last_code = opened.error().code;
-    slot.last_detail = opened.error().detail;
+    slot.last_error = opened.error();
     warnings_.warn("open:" + options_.server, "session_open_failed",
-                   {{"server", options_.server}, {"attempt", slot.attempts}, {"error", slot.last_error}});
+                   {{"server", options_.server}, {"attempt", slot.attempts}, {"error", slot.last_error->message}});
     if (slot.attempts >= options_.retry.max_attempts) {
       slot.state = SlotState::failed;
       slot.failed_at = Clock::now();
@@ -135,7 +133,7 @@ asio::awaitable<void> SessionPool::fill(std::size_t i) {
       if (all_failed && !unavailable_) {
         unavailable_ = true;
         log::warn("upstream_unavailable",
-                  {{"server", options_.server}, {"attempts", slot.attempts}, {"error", slot.last_error}});
+                  {{"server", options_.server}, {"attempts", slot.attempts}, {"error", slot.last_error->message}});
       }
       break;
     }
@@ -186,17 +184,17 @@ asio::awaitable<Result<std::shared_ptr<PooledSession>>> SessionPool::acquire(Tim
         for (std::size_t i = 0; i < n; ++i)
           if (slots_[i].state == SlotState::failed || slots_[i].state == SlotState::empty) start_fill(i);
       if (metrics_) metrics_->fast_fails_total.Add({{"server", options_.server}}).Increment();
-      const Slot* last = nullptr;
+      const Error* last = nullptr;
       for (const auto& s : slots_)
-        if (!s.last_error.empty()) last = &s;
+        if (s.last_error) last = &*s.last_error;
       Error e{ErrorCode::unavailable,
-              "upstream unavailable: " + (last ? last->last_error : std::string("no session could be opened"))};
-      if (last && refused(last->last_code)) {
+              "upstream unavailable: " + (last ? last->message : std::string("no session could be opened"))};
+      if (last && refused(last->code)) {
         // The server answered, and said no: that is what the caller should see (a wrong
         // transport, credentials, an MCP revision in common), not a server that is down.
-        e.code = last->last_code;
-        e.message = "no session could be opened: " + last->last_error;
-        e.detail = last->last_detail;
+        e.code = last->code;
+        e.message = "no session could be opened: " + last->message;
+        e.detail = last->detail;
       }
       e.retry_after_seconds = retry_after_seconds();
       co_return e;
@@ -290,7 +288,7 @@ nlohmann::json SessionPool::debug() const {
       j["protocol_version"] = s.pooled->session->info().protocol_version;
     }
     if (s.attempts > 0) j["attempts"] = s.attempts;
-    if (!s.last_error.empty()) j["last_error"] = s.last_error;
+    if (s.last_error) j["last_error"] = s.last_error->message;
     sessions.push_back(std::move(j));
   }
   return {{"size", slots_.size()}, {"started", started_}, {"unavailable", unavailable_}, {"sessions", sessions}};

@@ -75,9 +75,7 @@ class SessionPool {
     SlotState state = SlotState::empty;
     std::shared_ptr<PooledSession> pooled;
     int attempts = 0;
-    std::string last_error;
-    ErrorCode last_code = ErrorCode::unavailable;
-    nlohmann::json last_detail;
+    std::optional<Error> last_error;  // of the last failed open in this cycle
     TimePoint failed_at{};
   };
 

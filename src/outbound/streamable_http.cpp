@@ -28,12 +28,6 @@ using wire::transport_error;
 // After the response event, how long the rest of an SSE stream may take to end before the
 // connection is given up instead of reused.
 constexpr auto kStreamTailWait = std::chrono::milliseconds(200);
-bool json_contains(const json& array, std::string_view value) {
-  for (const auto& v : array)
-    if (v.is_string() && v.get<std::string>() == value) return true;
-  return false;
-}
-
 bool is_timeout(const boost::system::error_code& ec) { return ec == boost::beast::error::timeout; }
 
 // The state of one request while its answer is awaited, across stream resumptions.
@@ -135,7 +129,7 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     const json& result = msg["result"];
     if (!result.is_object()) co_return make_error(ErrorCode::upstream_protocol, "malformed server/discover result");
     if (auto versions = result.find("supportedVersions");
-        versions == result.end() || !versions->is_array() || !json_contains(*versions, mcp::kStatelessRevision)) {
+        versions == result.end() || !mcp::lists_version(*versions, mcp::kStatelessRevision)) {
       // Not a DiscoverResult offering this revision: an earlier server that answers unknown
       // methods with an empty result, a modern one that dropped 2026-07-28, or a dual-era one
       // that speaks only session revisions to us. initialize is the way in.

@@ -93,17 +93,9 @@ Upstream::Upstream(asio::any_io_executor ex, const config::OutboundConfig& outbo
 }
 
 SessionFactory Upstream::session_factory() {
-  switch (server_.transport) {
-    case config::TransportKind::auto_detect:
-      return [this] { return make_detecting_session(connections_, settings_, verdict_); };
-    case config::TransportKind::stateless:
-      return [this] { return make_session(connections_, settings_, Era::stateless); };
-    case config::TransportKind::sse:
-      return [this] { return make_session(connections_, settings_, Era::legacy_sse); };
-    case config::TransportKind::streamable_http:
-      break;
-  }
-  return [this] { return make_session(connections_, settings_, Era::sessions); };
+  if (server_.transport == config::TransportKind::auto_detect)
+    return [this] { return make_detecting_session(connections_, settings_, verdict_); };
+  return [this, era = *era()] { return make_session(connections_, settings_, era); };
 }
 
 std::optional<Era> Upstream::era() const {
