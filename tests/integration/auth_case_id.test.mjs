@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 
 import {
-  ROLES, SIDECAR_BIN, callTool, metrics, metricValue, readJsonLines, request, sidecarConfig, startServer, startSidecar
+  ROLES, SIDECAR_BIN, callTool, metrics, metricValue, readJsonLines, request, sidecarConfig, startServer, startSidecar, until
 } from './helpers.mjs';
 
 const dir = fs.mkdtempSync('/tmp/it-auth-');
@@ -102,9 +102,12 @@ test('case_id reaches all four servers, their logs and /debug/calls', async () =
     const debug = (await request(`${sidecar.admin}/debug/calls?case_id=${caseId}`)).json;
     assert.deepEqual(debug.calls.map((c) => `${c.server}/${c.tool}/${c.outcome}`), calls.map(([s, t]) => `${s}/${t}/ok`));
     for (const c of debug.calls) assert.equal(c.arguments, undefined);
-    // Every sidecar log line of the call carries the case id.
-    const lines = sidecar.logLines().filter((l) => l.event === 'call_start' || l.event === 'call_end');
-    assert.equal(lines.filter((l) => l.case_id === caseId).length, 8);
+    // Every sidecar log line of the call carries the case id. The last call_end may still be in
+    // the pipe when its response arrives, so wait for the eight lines rather than count once.
+    const ours = () => sidecar.logLines()
+      .filter((l) => (l.event === 'call_start' || l.event === 'call_end') && l.case_id === caseId);
+    await until(() => ours().length >= 8, { timeoutMs: 5000, what: 'eight call_start/call_end lines' });
+    assert.equal(ours().length, 8);
   } finally {
     assert.equal(await sidecar.stop(), 0);
   }

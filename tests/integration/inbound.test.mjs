@@ -187,8 +187,8 @@ test('per-tool policy: denied calls never reach the server; batches are authoriz
   assert.equal(b?.error?.code, -32003, JSON.stringify(flat));
   const after = (await registry.stats()).executions;
   assert.equal(after.lookup_company ?? 0, before.lookup_company ?? 0, 'a denied call reached the server');
-  const lines = g.logLines().filter((l) => l.event === 'call_end' && l.outcome === 'rejected' && l.tool === 'lookup_company');
-  assert.ok(lines.length >= 2);
+  await until(() => g.logLines().filter((l) => l.event === 'call_end' && l.outcome === 'rejected' && l.tool === 'lookup_company').length >= 2,
+    { what: 'two rejected call_end lines' });
 });
 
 test('an incoming X-MCP-Client-Identity is replaced by the verified identity', async () => {
@@ -409,7 +409,8 @@ test('a legacy HTTP+SSE server behind the gate: GET /sse streams through, POST /
   assert.equal(denied.status, 403);
   assert.equal(denied.json.error.code, -32003);
   assert.equal((await pep.stats()).executions.list_sources ?? 0, 0);
-  assert.ok(g.logLines().some((l) => l.event === 'call_end' && l.tool === 'check_pep' && l.case_id === 'legacy-1' && l.outcome === 'ok'));
+  await until(() => g.logLines().some((l) => l.event === 'call_end' && l.tool === 'check_pep' && l.case_id === 'legacy-1' && l.outcome === 'ok'),
+    { what: 'the call_end line of check_pep' });
 });
 
 test('readiness includes "the local server accepts connections"', async () => {
