@@ -13,8 +13,9 @@
 //                     POST/GET/DELETE /mcp with Mcp-Session-Id, server->client sampling and
 //                     elicitation, logging/setLevel, resources/subscribe, resumable SSE streams
 //   --mode sse        revision 2024-11-05 HTTP+SSE on the v1 SDK: GET /sse + POST /messages
-//   --trace FILE      one JSON line per HTTP request (method, path, MCP headers, JSON-RPC methods,
-//                     status): what a proxy in front of this server has to forward
+//   --trace FILE      one JSON line per HTTP request, written when it ends (arrival time, method,
+//                     path, MCP headers, JSON-RPC methods, status, content type, duration): what a
+//                     proxy in front of this server has to forward
 //
 // Prints {"event":"listening","port":N} on stdout when ready (examples/kyc/launch.mjs's
 // waitForJsonLine waits for it). Host and Origin must name a loopback host (DNS rebinding), else
@@ -659,14 +660,14 @@ function readBody(req) {
 }
 
 const traceFd = cli.trace ? fs.openSync(cli.trace, 'a') : null;
-const TRACED_HEADERS = ['accept', 'content-type', 'mcp-protocol-version', 'mcp-method', 'mcp-name', 'last-event-id', 'origin'];
+const TRACED_HEADERS = ['host', 'accept', 'content-type', 'mcp-protocol-version', 'mcp-method', 'mcp-name', 'last-event-id', 'origin'];
 function trace(req, res, body, started, type) {
   if (traceFd === null) return;
   const headers = Object.fromEntries(TRACED_HEADERS.filter((h) => req.headers[h] !== undefined).map((h) => [h, req.headers[h]]));
   for (const [h, v] of Object.entries(req.headers)) if (h.startsWith('mcp-param-')) headers[h] = v;
   if (req.headers['mcp-session-id']) headers['mcp-session-id'] = '(set)';
   const rpc = body === undefined ? undefined : [body].flat().map((m) => m?.method ?? (m && 'result' in m ? `result#${m.id}` : m && 'error' in m ? `error#${m.id}` : '?'));
-  fs.writeSync(traceFd, JSON.stringify({ ts: new Date().toISOString(), http: req.method, path: req.url, headers, rpc,
+  fs.writeSync(traceFd, JSON.stringify({ ts: new Date(started).toISOString(), http: req.method, path: req.url, headers, rpc,
     status: res.statusCode, type, ms: Date.now() - started }) + '\n');
 }
 
