@@ -23,7 +23,10 @@ for (const f of files) {
     const end = text.indexOf(';', m.index);
     const stmt = text.slice(m.index, end);
     if (/->\s*asio::awaitable|\[[^\]]*\]\s*\(/.test(stmt)) continue;  // a lambda body: its own statements
-    if (/(\w\{|\(\{|,\s*\{)/.test(stmt)) {
+    // ...and the statement so far: `T x{a, co_await b}` puts the co_await inside the braces.
+    const starts = [';', '{\n', '}\n'].map((t) => text.lastIndexOf(t, m.index) + t.length);
+    const before = text.slice(Math.max(...starts), m.index);
+    if (/(\w\{|\(\{|,\s*\{)/.test(stmt) || /\w\{[^}]*$/.test(before)) {
       const line = text.slice(0, m.index).split('\n').length;
       console.log(`${path.relative(root, f)}:${line}: braced temporary in a co_await expression: ${stmt.replace(/\s+/g, ' ').slice(0, 120)}`);
       bad++;

@@ -15,6 +15,8 @@ inline constexpr std::string_view kMetaProtocolVersion = "io.modelcontextprotoco
 inline constexpr std::string_view kMetaClientInfo = "io.modelcontextprotocol/clientInfo";
 inline constexpr std::string_view kMetaClientCapabilities = "io.modelcontextprotocol/clientCapabilities";
 inline constexpr std::string_view kMetaServerInfo = "io.modelcontextprotocol/serverInfo";
+inline constexpr std::string_view kMetaLogLevel = "io.modelcontextprotocol/logLevel";
+inline constexpr std::string_view kMetaPrefix = "io.modelcontextprotocol/";
 
 inline constexpr std::string_view kMethodHeader = "Mcp-Method";
 inline constexpr std::string_view kNameHeader = "Mcp-Name";

@@ -62,15 +62,26 @@ class LegacySseSession final : public UpstreamSession, public std::enable_shared
       ~Unregister() { s->waiters_.erase(id); }
     } unregister{this, id};
 
+    if (options.cancel && options.cancel->requested())
+      co_return make_error(ErrorCode::cancelled, "the caller cancelled the request");
     auto sent = co_await post(mcp::make_request(id, method, params), options.deadline, options.case_id);
     if (!sent) co_return std::move(sent).error();
-    while (!w.reply && !w.failure && Clock::now() < w.deadline) co_await w.arrived.wait_until(w.deadline);
+    bool cancelled = false;
+    if (options.cancel) {
+      options.cancel->arm([&] {
+        cancelled = true;
+        w.arrived.notify_all();
+      });
+    }
+    while (!w.reply && !w.failure && !cancelled && Clock::now() < w.deadline) co_await w.arrived.wait_until(w.deadline);
+    if (options.cancel) options.cancel->disarm();
     if (w.reply) co_return std::move(*w.reply);
     if (w.failure) co_return std::move(*w.failure);
     if (alive_ && !pool_.aborted()) {
-      json cancel = {{"requestId", id}, {"reason", "timeout"}};
+      json cancel = {{"requestId", id}, {"reason", cancelled ? "cancelled by the client" : "timeout"}};
       send_in_background(mcp::make_notification("notifications/cancelled", std::move(cancel)));
     }
+    if (cancelled) co_return make_error(ErrorCode::cancelled, "the caller cancelled the request");
     co_return make_error(ErrorCode::timeout, "call timed out waiting for the upstream's response event");
   }
 
@@ -238,12 +249,22 @@ class LegacySseSession final : public UpstreamSession, public std::enable_shared
         it->second->arrived.notify_all();
         return;
       }
-      case mcp::MessageKind::request:
+      case mcp::MessageKind::request: {
         if (msg["method"] == "ping") return send_in_background(mcp::make_result(msg["id"], json::object()));
+        // HTTP+SSE does not say which request a server request belongs to: it is passed on only
+        // when one request is in flight on this session and its caller can answer it.
+        if (waiters_.size() == 1 && waiters_.begin()->second->options.on_request)
+          return waiters_.begin()->second->options.on_request(msg, [self = shared_from_this()](json reply) {
+            if (self->alive_) self->send_in_background(std::move(reply));
+          });
         return send_in_background(
             mcp::make_error(msg["id"], mcp::kMethodNotFound, "the sidecar's client declared no such capability"));
+      }
       case mcp::MessageKind::notification:
         if (msg["method"] == "notifications/progress") return progress(msg);
+        // Other notifications (logging) belong to a request only when it is the one in flight.
+        if (waiters_.size() == 1 && waiters_.begin()->second->options.on_message)
+          waiters_.begin()->second->options.on_message(msg);
         return;
       case mcp::MessageKind::invalid:
         return;

@@ -7,6 +7,9 @@
 #include "mcp/modern.hpp"
 #include "mcp/protocol.hpp"
 #include "telemetry/call_recorder.hpp"
+#include "telemetry/metrics.hpp"
+
+#include <boost/asio/this_coro.hpp>
 
 namespace mcp_sidecar::outbound {
 
@@ -15,6 +18,14 @@ namespace bhttp = boost::beast::http;
 namespace {
 
 const std::vector<std::string> kServedRevisions = {std::string(mcp::kStatelessRevision)};
+constexpr int kSessionNotFound = -32001;  // what the SDKs answer for an unknown session
+constexpr int kMaxInputRounds = 8;        // input_required rounds bridged for one request
+
+// Requests passed to the upstream as they are (all of them read-only).
+bool forwarded(std::string_view method) {
+  return method == "resources/list" || method == "resources/templates/list" || method == "resources/read" ||
+         method == "prompts/list" || method == "prompts/get" || method == "completion/complete";
+}
 
 http::Response rpc_error(unsigned status, const json& id, int code, std::string_view message, unsigned version,
                          json data = nullptr) {
@@ -24,26 +35,107 @@ http::Response rpc_error(unsigned status, const json& id, int code, std::string_
 // Answers; whether the client was still there to read it changes nothing here.
 asio::awaitable<void> send(http::Exchange& ex, http::Response res) { co_await ex.respond(std::move(res)); }
 
+const json& member(const json& object, const char* key) {
+  static const json none;
+  if (!object.is_object()) return none;
+  auto it = object.find(key);
+  return it == object.end() ? none : *it;
+}
+
+// Params as the upstream gets them: the client's own protocol envelope and progressToken stay
+// behind (the sidecar's upstream session sends its own); the rest of _meta travels.
+json upstream_params(const json& params) {
+  json p = params.is_object() ? params : json::object();
+  if (auto meta = p.find("_meta"); meta != p.end()) {
+    if (meta->is_object()) {
+      for (auto it = meta->begin(); it != meta->end();) {
+        const std::string& key = it.key();
+        if (key == "progressToken" || key.starts_with(mcp::kMetaPrefix))
+          it = meta->erase(it);
+        else
+          ++it;
+      }
+    }
+    if (!meta->is_object() || meta->empty()) p.erase("_meta");
+  }
+  return p;
+}
+
+bool input_required(const json& result) { return member(result, "resultType") == "input_required"; }
+
 }  // namespace
+
+struct McpEndpoint::Caller {
+  const http::Request& req;
+  unsigned version;
+  std::shared_ptr<ClientSession> session;  // null: a 2026-07-28 client
+  std::shared_ptr<Relay> relay;
+  json capabilities = json::object();  // what the client can answer
+  std::string log_level;               // 2026-07-28: the request's _meta logLevel (empty: no logs)
+  Cancellation cancel;
+  std::vector<std::int64_t> asked;  // server-to-client requests made on this request's behalf
+
+  bool modern() const { return !session; }
+  bool wants_log(const json& level) const {
+    if (session) return session->wants_log(level);
+    auto severity = log_severity(level);
+    return !log_level.empty() && severity && *severity >= log_severity(log_level).value_or(0);
+  }
+  // The level the server is asked to log at, if any.
+  const std::string& level_for_upstream() const { return session ? session->log_level : log_level; }
+};
 
 McpEndpoint::McpEndpoint(const config::OutboundConfig& config, Metrics& metrics, CallLog& calls,
                          std::function<std::uint64_t()> random64, std::string version)
-    : config_(config), metrics_(metrics), calls_(calls), random64_(std::move(random64)), version_(std::move(version)) {}
+    : config_(config),
+      metrics_(metrics),
+      calls_(calls),
+      random64_(random64),
+      version_(std::move(version)),
+      sessions_(config.max_client_sessions, config.client_session_idle_timeout, std::move(random64), metrics) {}
 
-json McpEndpoint::discover_result(const Upstream& upstream) const {
-  return {{"supportedVersions", kServedRevisions},
-          {"capabilities", {{"tools", {{"listChanged", false}}}}},
-          {"resultType", "complete"},
-          {"ttlMs", 0},
-          {"cacheScope", "public"},
-          {"_meta",
-           {{std::string(mcp::kMetaServerInfo), {{"name", "mcp-sidecar/" + upstream.name()}, {"version", version_}}}}}};
+json McpEndpoint::offered_capabilities(const SessionInfo& info, bool session_client) {
+  // What the sidecar passes on: no list_changed or subscriptions (it pushes nothing unasked).
+  const json& up = info.capabilities;
+  json caps = json::object();
+  if (up.contains("tools")) caps["tools"] = {{"listChanged", false}};
+  if (up.contains("resources")) caps["resources"] = json::object();
+  if (up.contains("prompts")) caps["prompts"] = json::object();
+  if (up.contains("completions")) caps["completions"] = json::object();
+  if (up.contains("logging")) caps["logging"] = json::object();
+  (void)session_client;
+  return caps;
+}
+
+Answer McpEndpoint::failure(const Caller& caller, const json& id, const Error& e) const {
+  Answer a;
+  if (e.detail.is_object() && e.detail.contains("code")) {
+    // A JSON-RPC error from the upstream is the client's answer as it was. For a 2026-07-28
+    // client, -32020/-32021/-32022 are 400s and an unknown method a 404, as that revision says.
+    const int code = mcp::error_code_of(e.detail);
+    a.status = !caller.modern()                           ? 200
+               : mcp::is_modern_error(400, code)          ? 400
+               : code == mcp::kMethodNotFound             ? 404
+                                                          : 200;
+    a.message = {{"jsonrpc", "2.0"}, {"id", id}, {"error", e.detail}};
+  } else {
+    // The sidecar's own failures: a 2026-07-28 client sees their HTTP status (503 + Retry-After,
+    // 504, ...); a session client a JSON-RPC error on its session, with the same data.
+    a.status = caller.modern() ? static_cast<unsigned>(http_status(e.code)) : 200;
+    json data = {{"code", code_name(e.code)}};
+    if (e.retry_after_seconds > 0) data["retry_after_seconds"] = e.retry_after_seconds;
+    a.message = mcp::make_error(id, jsonrpc_code(e.code), e.message, std::move(data));
+  }
+  if (e.retry_after_seconds > 0) a.headers.emplace_back("Retry-After", std::to_string(e.retry_after_seconds));
+  return a;
 }
 
 asio::awaitable<void> McpEndpoint::handle(http::Request& req, http::Exchange& ex, Upstream& upstream) {
   const unsigned version = req.version();
+  if (auto sid = req[mcp::kSessionIdHeader]; !sid.empty())
+    co_return co_await handle_session(req, ex, upstream, std::string_view(sid.data(), sid.size()));
   if (req.method() != bhttp::verb::post) {
-    // 2026-07-28 has no GET stream and no session to DELETE.
+    // Without a session there is no stream to GET and nothing to DELETE.
     auto res = rpc_error(405, nullptr, mcp::kInvalidRequest, "Method not allowed: this endpoint takes POST", version);
     res.set(bhttp::field::allow, "POST");
     co_return co_await send(ex, std::move(res));
@@ -68,123 +160,447 @@ asio::awaitable<void> McpEndpoint::handle(http::Request& req, http::Exchange& ex
       co_return co_await send(ex,
                               rpc_error(400, nullptr, mcp::kInvalidRequest, "expected a JSON-RPC request", version));
   }
-  const json& id = message["id"];
-  const std::string method = message["method"];
+  // initialize opens a session, unless the request speaks 2026-07-28 (which has none: 404).
+  const bool modern = req[mcp::kProtocolVersionHeader] == mcp::kStatelessRevision ||
+                      !member(member(message["params"], "_meta"), mcp::kMetaProtocolVersion.data()).is_null();
+  if (message["method"] == "initialize" && !modern) co_return co_await initialize(req, ex, upstream, message);
+  co_return co_await handle_modern(req, ex, upstream, std::move(message));
+}
 
-  if (method == "initialize") {
-    // A client of the session revisions: name what this endpoint speaks (it has no fall-forward).
-    json data = {{"supported", kServedRevisions}};
-    auto refused = rpc_error(400, id, mcp::kUnsupportedProtocolVersion,
-                             "this endpoint speaks MCP revision 2026-07-28 only", version, std::move(data));
-    co_return co_await send(ex, std::move(refused));
-  }
+// ---- 2026-07-28 clients ------------------------------------------------------------------
+
+asio::awaitable<void> McpEndpoint::handle_modern(http::Request& req, http::Exchange& ex, Upstream& upstream,
+                                                 json message) {
+  const unsigned version = req.version();
+  const json& id = message["id"];
   const mcp::HeaderLookup header = mcp::lookup_in(req);
   if (auto refusal = mcp::check_modern_request(message, header, kServedRevisions))
     co_return co_await send(
         ex, rpc_error(refusal->status, id, refusal->code, refusal->message, version, std::move(refusal->data)));
 
-  if (method == "server/discover")
-    co_return co_await send(ex,
-                            http::make_json_response(200, mcp::make_result(id, discover_result(upstream)), version));
-  if (method == "tools/list") {
-    auto catalog = co_await upstream.tools(upstream.call_deadline());
-    if (!catalog) {
-      const Error& e = catalog.error();
-      co_return co_await send(ex, rpc_error(http_status(e.code), id, jsonrpc_code(e.code), e.message, version));
+  auto relay = std::make_shared<Relay>(co_await asio::this_coro::executor);
+  Caller caller{req, version, nullptr, std::move(relay)};
+  const json& meta = member(message["params"], "_meta");
+  if (const json& caps = member(meta, mcp::kMetaClientCapabilities.data()); caps.is_object()) caller.capabilities = caps;
+  if (const json& level = member(meta, mcp::kMetaLogLevel.data()); !level.is_null()) {
+    if (!log_severity(level))
+      co_return co_await send(ex, rpc_error(400, id, mcp::kInvalidParams, "unknown logLevel", version));
+    caller.log_level = level;
+  }
+
+  if (message["method"] == "server/discover") {
+    auto info = co_await upstream.server_info(upstream.call_deadline());
+    if (!info) {
+      Answer a = failure(caller, id, info.error());
+      auto res = http::make_json_response(a.status, a.message, version);
+      for (const auto& [name, value] : a.headers) res.set(name, value);
+      co_return co_await send(ex, std::move(res));
     }
-    // Cacheable for what the upstream allowed (else the sidecar's own cache lifetime), and
-    // private when the upstream scoped it so.
-    const auto& tools = *catalog.value();
-    const long long ttl = tools.ttl_ms() ? *tools.ttl_ms() : config_.tools_cache_ttl.count();
-    json result = {{"tools", tools.listed()},
+    json result = {{"supportedVersions", kServedRevisions},
+                   {"capabilities", offered_capabilities(info.value(), false)},
                    {"resultType", "complete"},
-                   {"ttlMs", ttl},
-                   {"cacheScope", tools.private_scope() ? "private" : "public"}};
+                   {"ttlMs", 0},
+                   {"cacheScope", "public"},
+                   {"_meta",
+                    {{std::string(mcp::kMetaServerInfo),
+                      {{"name", "mcp-sidecar/" + upstream.name()}, {"version", version_}}}}}};
+    if (!info.value().instructions.empty()) result["instructions"] = info.value().instructions;
     co_return co_await send(ex, http::make_json_response(200, mcp::make_result(id, std::move(result)), version));
   }
-  if (method == "tools/call") co_return co_await call_tool(req, ex, upstream, message);
-  co_return co_await send(ex, rpc_error(404, id, mcp::kMethodNotFound, "Method not found", version));
+  co_await answer(caller, ex, upstream, message);
 }
 
-asio::awaitable<void> McpEndpoint::call_tool(http::Request& req, http::Exchange& ex, Upstream& upstream,
-                                             const json& message) {
+// ---- session-revision clients -------------------------------------------------------------
+
+asio::awaitable<void> McpEndpoint::initialize(http::Request& req, http::Exchange& ex, Upstream& upstream,
+                                              const json& message) {
   const unsigned version = req.version();
   const json& id = message["id"];
   const json& params = message["params"];
-  const auto deadline = upstream.call_deadline();
-  if (!params.contains("name") || !params["name"].is_string() ||
-      (params.contains("arguments") && !params["arguments"].is_object()))
+  const json& requested = member(params, "protocolVersion");
+  if (!requested.is_string() || !member(params, "capabilities").is_object())
     co_return co_await send(
-        ex, rpc_error(200, id, mcp::kInvalidParams, "tools/call needs a name and an arguments object", version));
+        ex, rpc_error(200, id, mcp::kInvalidParams, "initialize needs protocolVersion and capabilities", version));
+  // The client's revision when the sidecar speaks it, else the newest (the client decides).
+  const std::string revision = mcp::is_session_revision(requested.get<std::string>())
+                                   ? requested.get<std::string>()
+                                   : std::string(mcp::kSessionRevisions.front());
+
+  Caller probe{req, version, std::make_shared<ClientSession>(), nullptr};
+  auto info = co_await upstream.server_info(upstream.call_deadline());
+  if (!info) {
+    Answer a = failure(probe, id, info.error());
+    auto res = http::make_json_response(a.status, a.message, version);
+    for (const auto& [name, value] : a.headers) res.set(name, value);
+    co_return co_await send(ex, std::move(res));
+  }
+  auto created = sessions_.create(upstream.name(), revision, params["capabilities"]);
+  if (!created) {
+    const Error& e = created.error();
+    auto res = rpc_error(503, id, jsonrpc_code(e.code), e.message, version, json{{"code", code_name(e.code)}});
+    res.set(bhttp::field::retry_after, std::to_string(e.retry_after_seconds));
+    co_return co_await send(ex, std::move(res));
+  }
+  json result = {{"protocolVersion", revision},
+                 {"capabilities", offered_capabilities(info.value(), true)},
+                 {"serverInfo", {{"name", "mcp-sidecar/" + upstream.name()}, {"version", version_}}}};
+  if (!info.value().instructions.empty()) result["instructions"] = info.value().instructions;
+  auto res = http::make_json_response(200, mcp::make_result(id, std::move(result)), version);
+  res.set(mcp::kSessionIdHeader, created.value()->id);
+  co_await send(ex, std::move(res));
+}
+
+asio::awaitable<void> McpEndpoint::handle_session(http::Request& req, http::Exchange& ex, Upstream& upstream,
+                                                  std::string_view session_id) {
+  const unsigned version = req.version();
+  auto session = sessions_.find(session_id, upstream.name());
+  if (!session)
+    co_return co_await send(
+        ex, rpc_error(404, nullptr, kSessionNotFound, "Session not found: initialize a new session", version));
+  if (req.method() == bhttp::verb::delete_) {
+    sessions_.erase(session_id, upstream.name());
+    co_return co_await send(ex, http::make_response(200, std::string(), "application/json", version));
+  }
+  if (req.method() != bhttp::verb::post) {
+    // The sidecar pushes nothing unasked (it offers no list_changed or subscriptions).
+    auto res = rpc_error(405, nullptr, mcp::kInvalidRequest, "Method not allowed: no server-initiated stream here",
+                         version);
+    res.set(bhttp::field::allow, "POST, DELETE");
+    co_return co_await send(ex, std::move(res));
+  }
+  if (auto pv = req[mcp::kProtocolVersionHeader]; !pv.empty() && !mcp::is_session_revision(pv))
+    co_return co_await send(
+        ex, rpc_error(400, nullptr, mcp::kInvalidRequest, "unsupported MCP-Protocol-Version", version));
+  if (auto ct = req[bhttp::field::content_type]; !ct.starts_with("application/json"))
+    co_return co_await send(
+        ex, rpc_error(415, nullptr, mcp::kInvalidRequest, "Content-Type must be application/json", version));
+  auto parsed = mcp::parse_json(req.body());
+  if (!parsed) co_return co_await send(ex, rpc_error(400, nullptr, mcp::kParseError, "Parse error", version));
+  json& message = *parsed;
+  if (message.is_array())
+    co_return co_await send(ex, rpc_error(400, nullptr, mcp::kInvalidRequest,
+                                          "batches are not supported by this endpoint: send one message per POST",
+                                          version));
+  auto accepted = [&] { return http::make_response(202, std::string(), "application/json", version); };
+  switch (mcp::classify(message)) {
+    case mcp::MessageKind::result:
+    case mcp::MessageKind::error: {
+      // The client's answer to a request the sidecar passed on: back to whoever asked.
+      if (message["id"].is_number_integer()) {
+        auto it = session->asked.find(message["id"].get<std::int64_t>());
+        if (it != session->asked.end()) {
+          auto deliver = std::move(it->second);
+          session->asked.erase(it);
+          deliver(message);
+        }
+      }
+      co_return co_await send(ex, accepted());
+    }
+    case mcp::MessageKind::notification: {
+      if (message["method"] == "notifications/cancelled") {
+        const json& request_id = member(message["params"], "requestId");
+        if (auto it = session->inflight.find(request_id.dump()); it != session->inflight.end())
+          it->second->cancel();
+      }
+      co_return co_await send(ex, accepted());
+    }
+    case mcp::MessageKind::request:
+      break;
+    case mcp::MessageKind::invalid:
+      co_return co_await send(ex,
+                              rpc_error(400, nullptr, mcp::kInvalidRequest, "not a JSON-RPC message", version));
+  }
+  const json& id = message["id"];
+  if (message["method"] == "initialize")
+    co_return co_await send(ex, rpc_error(400, id, mcp::kInvalidRequest, "this session is initialized", version));
+
+  auto relay = std::make_shared<Relay>(co_await asio::this_coro::executor);
+  Caller caller{req, version, session, std::move(relay)};
+  caller.capabilities = session->capabilities;
+  const std::string key = id.dump();
+  session->inflight[key] = &caller.cancel;
+  ++session->busy;
+  co_await answer(caller, ex, upstream, message);
+  --session->busy;
+  session->last_used = Clock::now();
+  if (auto it = session->inflight.find(key); it != session->inflight.end() && it->second == &caller.cancel)
+    session->inflight.erase(it);
+}
+
+// ---- what both kinds of clients ask -------------------------------------------------------
+
+asio::awaitable<void> McpEndpoint::answer(Caller& caller, http::Exchange& ex, Upstream& upstream,
+                                          const json& message) {
+  // A client that leaves cancels what it asked for.
+  ex.watch_client([&caller] { caller.cancel.cancel(); });
+  co_await Relay::run(caller.relay, ex, caller.version, serve(caller, upstream, message));
+  // Questions asked for this request and never answered are forgotten with it.
+  if (caller.session)
+    for (auto asked : caller.asked) caller.session->asked.erase(asked);
+}
+
+asio::awaitable<Answer> McpEndpoint::serve(Caller& caller, Upstream& upstream, const json& message) {
+  const std::string method = message["method"];
+  const json& id = message["id"];
+  if (method == "tools/list") co_return co_await list_tools(caller, upstream, id);
+  if (method == "tools/call") co_return co_await call_tool(caller, upstream, message);
+  if (forwarded(method)) co_return co_await forward(caller, upstream, message);
+  if (caller.session && method == "ping") co_return Answer{200, mcp::make_result(id, json::object()), {}};
+  if (caller.session && method == "logging/setLevel") {
+    const json& level = member(message["params"], "level");
+    if (!log_severity(level))
+      co_return Answer{200, mcp::make_error(id, mcp::kInvalidParams, "unknown logging level"), {}};
+    // Kept per client session and applied to what is relayed to it: the upstream session is
+    // shared, so its own level is never changed for one client.
+    caller.session->log_level = level;
+    co_return Answer{200, mcp::make_result(id, json::object()), {}};
+  }
+  co_return Answer{caller.modern() ? 404u : 200u, mcp::make_error(id, mcp::kMethodNotFound, "Method not found"), {}};
+}
+
+asio::awaitable<Answer> McpEndpoint::list_tools(Caller& caller, Upstream& upstream, const json& id) {
+  auto catalog = co_await upstream.tools(upstream.call_deadline());
+  if (!catalog) co_return failure(caller, id, catalog.error());
+  const auto& tools = *catalog.value();
+  json result = {{"tools", tools.listed()}};
+  if (caller.modern()) {
+    // Cacheable for what the upstream allowed (else the sidecar's own cache lifetime), and
+    // private when the upstream scoped it so.
+    const long long ttl = tools.ttl_ms() ? *tools.ttl_ms() : config_.tools_cache_ttl.count();
+    result["resultType"] = "complete";
+    result["ttlMs"] = ttl;
+    result["cacheScope"] = tools.private_scope() ? "private" : "public";
+  }
+  co_return Answer{200, mcp::make_result(id, std::move(result)), {}};
+}
+
+void McpEndpoint::relay_into(Caller& caller, Upstream::CallExtras& extras, const json& params,
+                             const std::string& upstream_name) {
+  const json token = member(member(params, "_meta"), "progressToken");
+  extras.want_progress = !token.is_null();
+  extras.client_capabilities = caller.capabilities;
+  extras.cancel = &caller.cancel;
+  if (const auto& level = caller.level_for_upstream(); !level.empty())
+    extras.meta[std::string(mcp::kMetaLogLevel)] = level;
+  extras.on_message = [&caller, token](const json& msg) {
+    const json& method = msg["method"];
+    if (method == "notifications/progress") {
+      if (token.is_null()) return;
+      json progress = msg;
+      progress["params"]["progressToken"] = token;  // the client's own token, not the sidecar's
+      caller.relay->push(std::move(progress));
+    } else if (method == "notifications/message") {
+      if (caller.wants_log(member(msg["params"], "level"))) caller.relay->push(msg);
+    }
+    // Other notifications on a request's stream belong to no request of this client.
+  };
+  extras.on_request = [this, &caller, server = upstream_name](const json& msg, Reply reply) {
+    const std::string method = msg["method"];
+    const bool can = caller.session && caller.session->can_answer(method);
+    metrics_.server_requests_total.Add({{"server", server}, {"outcome", can ? "relayed" : "refused"}}).Increment();
+    if (!can) {
+      // A 2026-07-28 client's streams carry no server requests; a session client that did not
+      // declare the capability cannot answer it.
+      reply(mcp::make_error(msg["id"], mcp::kMethodNotFound, "the client cannot answer " + method));
+      return;
+    }
+    // Asked under the sidecar's own id on this client's session; the answer goes back under
+    // the server's id on the upstream session that asked.
+    auto& session = *caller.session;
+    const auto id = session.next_request_id++;
+    caller.asked.push_back(id);
+    session.asked[id] = [reply = std::move(reply), upstream_id = msg["id"]](const json& answer) {
+      json back = answer;
+      back["id"] = upstream_id;
+      reply(std::move(back));
+    };
+    json question = msg;
+    question["id"] = id;
+    caller.relay->push(std::move(question));
+  };
+}
+
+asio::awaitable<Result<json>> McpEndpoint::ask(Caller& caller, const std::string& method, const json& params,
+                                               TimePoint deadline) {
+  auto& session = *caller.session;
+  const auto id = session.next_request_id++;
+  std::optional<json> answer;
+  auto executor = co_await asio::this_coro::executor;
+  Notifier arrived(executor);
+  session.asked[id] = [&](const json& a) {
+    answer = a;
+    arrived.notify_all();
+  };
+  caller.asked.push_back(id);
+  caller.relay->push(params.is_null() ? mcp::make_request(id, method, json::object())
+                                      : mcp::make_request(id, method, params));
+  caller.cancel.arm([&] { arrived.notify_all(); });
+  while (!answer && !caller.cancel.requested() && Clock::now() < deadline) co_await arrived.wait_until(deadline);
+  caller.cancel.disarm();
+  session.asked.erase(id);
+  if (answer) co_return std::move(*answer);
+  if (caller.cancel.requested()) co_return make_error(ErrorCode::cancelled, "the client cancelled the request");
+  co_return make_error(ErrorCode::timeout, "the client did not answer the server's request in time");
+}
+
+asio::awaitable<Answer> McpEndpoint::forward(Caller& caller, Upstream& upstream, const json& message) {
+  const std::string method = message["method"];
+  const json& id = message["id"];
+  const auto deadline = upstream.call_deadline();
+  json params = upstream_params(message["params"]);
+  Upstream::CallExtras extras;
+  relay_into(caller, extras, message["params"], upstream.name());
+  std::string case_id;
+  if (auto it = caller.req.find(config_.case_id.header); it != caller.req.end()) case_id = it->value();
+
+  auto reply = co_await upstream.request(method, params, case_id, deadline, extras);
+  for (int round = 0; reply && caller.session && input_required(member(reply.value(), "result")); ++round) {
+    // A 2026-07-28 upstream asks its input of a session client as server requests.
+    if (round == kMaxInputRounds) {
+      reply = make_error(ErrorCode::upstream_protocol, "the upstream kept asking for input");
+      break;
+    }
+    auto responses = co_await gather_input(caller, reply.value()["result"], deadline);
+    if (!responses) {
+      reply = std::move(responses).error();
+      break;
+    }
+    json again = params;
+    for (const auto& [key, value] : responses.value().items()) again[key] = value;
+    reply = co_await upstream.request(method, std::move(again), case_id, deadline, extras);
+  }
+  if (!reply) co_return failure(caller, id, reply.error());
+  json& msg = reply.value();
+  if (auto err = msg.find("error"); err != msg.end())
+    co_return failure(caller, id, Error{ErrorCode::upstream_rpc_error, "the upstream answered with an error", *err});
+  json result = member(msg, "result");
+  if (!result.is_object())
+    co_return failure(caller, id, make_error(ErrorCode::upstream_protocol, "upstream sent a malformed result"));
+  if (caller.modern()) {
+    if (!result.contains("resultType")) result["resultType"] = "complete";
+    // An upstream of an earlier revision says nothing of caching: nothing may be reused.
+    if (method != "completion/complete" && method != "prompts/get" && !result.contains("ttlMs")) {
+      result["ttlMs"] = 0;
+      result["cacheScope"] = "private";
+    }
+  } else {
+    for (const char* key : {"resultType", "ttlMs", "cacheScope"}) result.erase(key);
+  }
+  co_return Answer{200, mcp::make_result(id, std::move(result)), {}};
+}
+
+asio::awaitable<Answer> McpEndpoint::call_tool(Caller& caller, Upstream& upstream, const json& message) {
+  const json& id = message["id"];
+  const json& params = message["params"];
+  const auto deadline = upstream.call_deadline();
+  if (!member(params, "name").is_string() ||
+      (params.contains("arguments") && !params["arguments"].is_object()))
+    co_return Answer{200, mcp::make_error(id, mcp::kInvalidParams, "tools/call needs a name and an arguments object"),
+                     {}};
   const std::string tool = params["name"];
   json arguments = params.value("arguments", json::object());
-  const json meta = params.value("_meta", json::object());
+  const json& meta = member(params, "_meta");
 
   CallRecorder rec(metrics_, calls_, "outbound", upstream.name(), "tools/call", tool, "");
-  auto fail = [&](const Error& e, std::string_view case_id = {}) -> asio::awaitable<void> {
+  auto fail = [&](const Error& e, std::string_view case_id = {}) {
     rec.set_tool_listed(upstream.lists_tool(tool));
     rec.finish(outcome_label(e.code), code_name(e.code));
-    // A JSON-RPC error from the upstream is the client's answer as it was; the sidecar's own
-    // failures keep their status (503 + Retry-After, 504, ...).
-    // (-32020/-32021/-32022 are 400s in 2026-07-28, as the upstream sent them.)
-    const int upstream_code = mcp::error_code_of(e.detail);
-    const unsigned upstream_status = mcp::is_modern_error(400, upstream_code) ? 400 : 200;
-    http::Response res = e.detail.is_object() && e.detail.contains("code")
-                             ? http::make_json_response(
-                                   upstream_status, json{{"jsonrpc", "2.0"}, {"id", id}, {"error", e.detail}}, version)
-                         : e.code == ErrorCode::unknown_tool
-                             ? rpc_error(200, id, mcp::kInvalidParams, "Unknown tool: " + tool, version)
-                             : rpc_error(http_status(e.code), id, jsonrpc_code(e.code), e.message, version,
-                                         json{{"code", code_name(e.code)}});
-    if (e.retry_after_seconds > 0) res.set(bhttp::field::retry_after, std::to_string(e.retry_after_seconds));
-    if (!case_id.empty()) res.set(config_.case_id.header, case_id);
-    co_await ex.respond(std::move(res));
+    Answer a = e.code == ErrorCode::unknown_tool
+                   ? Answer{200, mcp::make_error(id, mcp::kInvalidParams, "Unknown tool: " + tool), {}}
+                   : failure(caller, id, e);
+    if (!case_id.empty()) a.headers.emplace_back(config_.case_id.header, std::string(case_id));
+    return a;
   };
 
   // The tool's x-mcp-header parameters must agree with their Mcp-Param-* headers.
   auto catalog = co_await upstream.tools(deadline);
-  if (!catalog) co_return co_await fail(catalog.error());
-  if (const auto* info = catalog.value()->find(tool)) {
-    const mcp::HeaderLookup header = mcp::lookup_in(req);
+  if (!catalog) co_return fail(catalog.error());
+  if (const auto* info = catalog.value()->find(tool); info && caller.modern()) {
+    const mcp::HeaderLookup header = mcp::lookup_in(caller.req);
     if (auto refusal = mcp::check_param_headers(info->header_params, arguments, header)) {
       rec.finish("rejected", "header_mismatch");
-      co_return co_await send(ex, rpc_error(refusal->status, id, refusal->code, refusal->message, version));
+      co_return Answer{refusal->status, mcp::make_error(id, refusal->code, refusal->message), {}};
     }
   }
 
   // case_id: the header, else the _meta key, else the argument, else a new one.
   std::optional<std::string_view> case_header;
-  if (auto it = req.find(config_.case_id.header); it != req.end())
+  if (auto it = caller.req.find(config_.case_id.header); it != caller.req.end())
     case_header = std::string_view(it->value().data(), it->value().size());
   std::string meta_case_id;
-  if (!case_header && meta.is_object() && meta.contains(config_.case_id.meta_key) &&
-      meta[config_.case_id.meta_key].is_string()) {
+  if (!case_header && member(meta, config_.case_id.meta_key.c_str()).is_string()) {
     meta_case_id = meta[config_.case_id.meta_key];
     case_header = meta_case_id;
   }
   auto case_id = mcp::resolve_case_id(case_header, arguments, config_.case_id.argument, random64_);
-  if (!case_id) co_return co_await fail(case_id.error());
+  if (!case_id) co_return fail(case_id.error());
   rec.set_case_id(case_id.value());
   rec.start();
+  caller.relay->set_header(config_.case_id.header, case_id.value());
 
   Upstream::CallExtras extras;
+  relay_into(caller, extras, params, upstream.name());
   for (const char* key : {"inputResponses", "requestState"})
     if (params.contains(key)) extras.retry[key] = params[key];
-  if (meta.is_object() && meta.contains(mcp::kMetaClientCapabilities))
-    extras.client_capabilities = meta[std::string(mcp::kMetaClientCapabilities)];
 
-  auto result = co_await upstream.call_tool(tool, std::move(arguments), case_id.value(), deadline, extras);
+  auto result = co_await upstream.call_tool(tool, arguments, case_id.value(), deadline, extras);
+  for (int round = 0; result && caller.session && input_required(result.value()); ++round) {
+    // A 2026-07-28 upstream asks its input of a session client as server requests.
+    if (round == kMaxInputRounds) {
+      result = make_error(ErrorCode::upstream_protocol, "the upstream kept asking for input");
+      break;
+    }
+    auto responses = co_await gather_input(caller, result.value(), deadline);
+    if (!responses) {
+      result = std::move(responses).error();
+      break;
+    }
+    extras.retry = std::move(responses).value();
+    result = co_await upstream.call_tool(tool, arguments, case_id.value(), deadline, extras);
+  }
   rec.set_tool_listed(upstream.lists_tool(tool));
-  if (!result) co_return co_await fail(result.error(), case_id.value());
+  if (!result) co_return fail(result.error(), case_id.value());
 
   json& r = result.value();
-  const bool input_required = r.contains("resultType") && r["resultType"] == "input_required";
+  const bool asks_input = input_required(r);
   const bool tool_error = r.contains("isError") && r["isError"] == true;
-  rec.finish(input_required ? "input_required" : tool_error ? "tool_error" : "ok");
-  if (!r.contains("resultType")) r["resultType"] = "complete";  // an upstream of an earlier revision
-  auto res = http::make_json_response(200, mcp::make_result(id, std::move(r)), version);
-  res.set(config_.case_id.header, case_id.value());
-  co_await ex.respond(std::move(res));
+  rec.finish(asks_input ? "input_required" : tool_error ? "tool_error" : "ok");
+  if (caller.modern()) {
+    if (!r.contains("resultType")) r["resultType"] = "complete";  // an upstream of an earlier revision
+  } else {
+    for (const char* key : {"resultType", "ttlMs", "cacheScope"}) r.erase(key);
+  }
+  Answer a{200, mcp::make_result(id, std::move(r)), {}};
+  a.headers.emplace_back(config_.case_id.header, case_id.value());
+  co_return a;
+}
+
+asio::awaitable<Result<json>> McpEndpoint::gather_input(Caller& caller, const json& result, TimePoint deadline) {
+  const json& requests = member(result, "inputRequests");
+  if (!requests.is_object() || requests.empty())
+    co_return make_error(ErrorCode::upstream_protocol, "upstream asked for input without inputRequests");
+  json responses = json::object();
+  for (const auto& [key, request] : requests.items()) {
+    const json& method = member(request, "method");
+    if (!method.is_string())
+      co_return make_error(ErrorCode::upstream_protocol, "upstream sent a malformed input request");
+    const bool can = caller.session->can_answer(method.get<std::string>());
+    metrics_.server_requests_total.Add({{"server", caller.session->server}, {"outcome", can ? "relayed" : "refused"}})
+        .Increment();
+    if (!can)
+      co_return Error{ErrorCode::upstream_rpc_error, "the upstream asked for input this client cannot give",
+                      mcp::make_error(nullptr, mcp::kInvalidRequest,
+                                      "the server asked for " + method.get<std::string>() +
+                                          ", which this client did not declare")["error"]};
+    auto answer = co_await ask(caller, method, member(request, "params"), deadline);
+    if (!answer) co_return std::move(answer).error();
+    if (auto err = answer->find("error"); err != answer->end())
+      co_return Error{ErrorCode::upstream_rpc_error, "the client refused the server's request", *err};
+    responses[key] = member(answer.value(), "result");
+  }
+  json retry = {{"inputResponses", std::move(responses)}};
+  if (result.contains("requestState")) retry["requestState"] = result["requestState"];
+  co_return retry;
 }
 
 }  // namespace mcp_sidecar::outbound

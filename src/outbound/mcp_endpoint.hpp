@@ -1,18 +1,26 @@
-// POST /mcp/{server} on the outbound listener: the sidecar as an MCP server, so an application
-// written against an MCP SDK points its server URL here and gets the pools, credentials,
+// /mcp/{server} on the outbound listener: the sidecar as an MCP server, so an application
+// written against any MCP SDK points its server URL here and gets the pools, credentials,
 // case_id, timeouts and metrics without changing a line.
 //
-// This endpoint speaks the 2026-07-28 revision (stateless) to its clients, in front of an
-// upstream of any revision: it validates each request as a 2026-07-28 server must (the _meta
-// protocol fields; MCP-Protocol-Version, Mcp-Method, Mcp-Name and Mcp-Param-* against the body:
-// 400 with -32020, -32022 or -32602), answers server/discover and tools/list itself (from the
-// upstream's cached tool list) and sends tools/call through the upstream's pool, passing
-// input_required results back and their retries on. Clients of the session revisions are told,
-// in the error to their initialize, which revision this endpoint speaks.
+// It speaks to each client in the client's revision, in front of an upstream of any revision:
+//  - 2026-07-28 (stateless): each request is validated as that revision requires (_meta
+//    protocol fields; MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Param-* against the body:
+//    400 with -32020, -32022 or -32602); server/discover is answered from the upstream's
+//    capabilities; input_required results pass back and their retries on.
+//  - 2025-03-26..2025-11-25 (sessions): `initialize` gets the sidecar's own Mcp-Session-Id and
+//    the upstream's capabilities; the client's requests travel over the shared upstream pool
+//    (the client's ids never reach the upstream); what cannot be shared (log level, requests in
+//    flight for cancellation, questions the server asks) lives in the client's session.
+// Both kinds get progress and log messages on the request's own event stream, with the client's
+// own progressToken; questions a session upstream asks during a call reach the client that made
+// the call (under the sidecar's ids) and answers go back; a 2026-07-28 upstream's
+// input_required result is asked of a session client the same way and the call retried.
 #pragma once
 
 #include "config/config.hpp"
 #include "http/server.hpp"
+#include "outbound/client_sessions.hpp"
+#include "outbound/relay.hpp"
 #include "outbound/upstream.hpp"
 #include "telemetry/call_log.hpp"
 
@@ -29,14 +37,39 @@ class McpEndpoint {
   asio::awaitable<void> handle(http::Request& req, http::Exchange& ex, Upstream& upstream);
 
  private:
-  asio::awaitable<void> call_tool(http::Request& req, http::Exchange& ex, Upstream& upstream, const json& message);
-  json discover_result(const Upstream& upstream) const;
+  struct Caller;  // who asks, as the methods need it
+
+  asio::awaitable<void> handle_modern(http::Request& req, http::Exchange& ex, Upstream& upstream, json message);
+  asio::awaitable<void> handle_session(http::Request& req, http::Exchange& ex, Upstream& upstream,
+                                       std::string_view session_id);
+  asio::awaitable<void> initialize(http::Request& req, http::Exchange& ex, Upstream& upstream, const json& message);
+  // Answers one request of either kind of client, relaying what comes on the way.
+  asio::awaitable<void> answer(Caller& caller, http::Exchange& ex, Upstream& upstream, const json& message);
+
+  asio::awaitable<Answer> serve(Caller& caller, Upstream& upstream, const json& message);
+  asio::awaitable<Answer> list_tools(Caller& caller, Upstream& upstream, const json& id);
+  asio::awaitable<Answer> call_tool(Caller& caller, Upstream& upstream, const json& message);
+  asio::awaitable<Answer> forward(Caller& caller, Upstream& upstream, const json& message);
+  // Asks the session client a server-to-client request and waits for its answer.
+  asio::awaitable<Result<json>> ask(Caller& caller, const std::string& method, const json& params,
+                                    TimePoint deadline);
+  // A 2026-07-28 upstream's input_required result, for a session client: each input request is
+  // asked of the client as the server-to-client request it names; returns the retry's
+  // {inputResponses, requestState}.
+  asio::awaitable<Result<json>> gather_input(Caller& caller, const json& result, TimePoint deadline);
+  // What the server sends during a request, passed to the caller that made it.
+  void relay_into(Caller& caller, Upstream::CallExtras& extras, const json& params, const std::string& upstream_name);
+
+  Answer failure(const Caller& caller, const json& id, const Error& e) const;
+  // The capabilities the sidecar offers for `upstream`: what it can pass on of the upstream's.
+  static json offered_capabilities(const SessionInfo& info, bool session_client);
 
   const config::OutboundConfig& config_;
   Metrics& metrics_;
   CallLog& calls_;
   std::function<std::uint64_t()> random64_;
   std::string version_;
+  ClientSessions sessions_;
 };
 
 }  // namespace mcp_sidecar::outbound

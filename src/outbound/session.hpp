@@ -35,6 +35,30 @@ struct SessionInfo {
   std::string session_id;  // for debug views only; never logged or used as a label
   json server_info = json::object();
   json capabilities = json::object();
+  std::string instructions;
+};
+
+// Answers one server-to-client request on the upstream session that sent it (any time while
+// that session lives); the message is a JSON-RPC result or error carrying the server's id.
+using Reply = std::function<void(json response)>;
+
+// A caller's way to give up a request before its deadline: its own client cancelled or left.
+// The transport arms it while the request is in flight (closing the exchange, waking a waiter);
+// a request cancelled after it was sent is cancelled upstream as its revision says.
+class Cancellation {
+ public:
+  void cancel() {
+    if (requested_) return;
+    requested_ = true;
+    if (hook_) std::exchange(hook_, nullptr)();
+  }
+  bool requested() const { return requested_; }
+  void arm(std::function<void()> hook) { hook_ = std::move(hook); }
+  void disarm() { hook_ = nullptr; }
+
+ private:
+  bool requested_ = false;
+  std::function<void()> hook_;
 };
 
 struct RpcOptions {
@@ -49,10 +73,14 @@ struct RpcOptions {
   // max_deadline (outbound.timeout_resets_on_progress).
   milliseconds progress_extension{0};
   TimePoint max_deadline{};
-  // Messages the server sends on this request's stream before the response (progress,
-  // logging, server-to-client requests). Unset: notifications are dropped and requests other
-  // than ping are refused with method-not-found (this client declared no capabilities).
+  // Notifications the server sends on this request's stream before the response (progress,
+  // logging). Unset: they are dropped.
   std::function<void(const json&)> on_message;
+  // Server-to-client requests that belong to this request (sampling, elicitation, roots), with
+  // the way to answer them. Unset: requests other than ping are refused with method-not-found
+  // (this client declared no capabilities).
+  std::function<void(const json&, Reply)> on_request;
+  Cancellation* cancel = nullptr;
 };
 
 // One MCP session with an upstream: opened once, carries many concurrent requests (each on its

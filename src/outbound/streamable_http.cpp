@@ -40,6 +40,19 @@ struct Pending {
   std::optional<long> retry_ms;
 };
 
+// While a request is on `conn`, cancelling it closes the connection, so its read fails at once.
+struct ArmedCancel {
+  Cancellation* cancel;
+  ArmedCancel(Cancellation* c, http::ClientConnection& conn) : cancel(c) {
+    if (cancel) cancel->arm([&conn] { conn.close(); });
+  }
+  ~ArmedCancel() {
+    if (cancel) cancel->disarm();
+  }
+  ArmedCancel(const ArmedCancel&) = delete;
+  ArmedCancel& operator=(const ArmedCancel&) = delete;
+};
+
 class StreamableHttpSession final : public UpstreamSession, public std::enable_shared_from_this<StreamableHttpSession> {
  public:
   StreamableHttpSession(http::ConnectionPool& pool, const TransportSettings& settings, Era era)
@@ -141,6 +154,7 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
       if (auto it = meta->find(mcp::kMetaServerInfo); it != meta->end() && it->is_object()) info_.server_info = *it;
     if (auto it = result.find("serverInfo"); it != result.end() && it->is_object()) info_.server_info = *it;
     if (auto it = result.find("capabilities"); it != result.end() && it->is_object()) info_.capabilities = *it;
+    if (auto it = result.find("instructions"); it != result.end() && it->is_string()) info_.instructions = *it;
     co_return Result<void>{};
   }
 
@@ -186,10 +200,13 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     const bool is_request = message.contains("id");
     Pending p{is_request ? message["id"] : json(), options.deadline, options};
     auto result = co_await post(std::move(message), p);
+    const bool cancelled = !result && options.cancel && options.cancel->requested();
+    if (cancelled)
+      result = Error{ErrorCode::cancelled, "the caller cancelled the request"};  // never resent
     // 2025 revisions cancel with a notification; in 2026-07-28 the closed stream is the signal.
-    if (!result && p.sent && is_request && result.error().code == ErrorCode::timeout && !pool_.aborted() &&
-        !stateless_) {
-      json params = {{"requestId", p.id}, {"reason", "timeout"}};
+    if (!result && p.sent && is_request && (cancelled || result.error().code == ErrorCode::timeout) &&
+        !pool_.aborted() && !stateless_) {
+      json params = {{"requestId", p.id}, {"reason", cancelled ? "cancelled by the client" : "timeout"}};
       send_in_background(mcp::make_notification("notifications/cancelled", std::move(params)));
     }
     co_return result;
@@ -200,6 +217,9 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     if (!lease_result) co_return std::move(lease_result).error();
     auto& lease = lease_result.value();
     auto& conn = *lease;
+    if (p.options.cancel && p.options.cancel->requested())
+      co_return make_error(ErrorCode::cancelled, "the caller cancelled the request");
+    ArmedCancel armed(p.options.cancel, conn);
     const bool initializing = info_.protocol_version.empty();
     const bool expect_reply = !p.id.is_null();
 
@@ -326,6 +346,9 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
       auto lease_result = co_await pool_.acquire(p.deadline);
       if (!lease_result) co_return std::move(lease_result).error();
       auto& conn = *lease_result.value();
+      if (p.options.cancel && p.options.cancel->requested())
+        co_return make_error(ErrorCode::cancelled, "the caller cancelled the request");
+      ArmedCancel armed(p.options.cancel, conn);
       auto req = build(bhttp::verb::get, {}, p.options.case_id);
       req.set(mcp::kLastEventIdHeader, p.last_event_id);
       if (auto ec = co_await conn.write(req, p.deadline)) co_return read_failure(ec, "resuming the stream");
@@ -357,7 +380,10 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     auto kind = mcp::classify(msg);
     if (kind == mcp::MessageKind::request) {
       if (msg["method"] == "ping") return send_in_background(mcp::make_result(msg["id"], json::object()));
-      if (options.on_message) return options.on_message(msg);
+      if (options.on_request)
+        return options.on_request(msg, [self = shared_from_this()](json reply) {
+          if (self->alive_) self->send_in_background(std::move(reply));
+        });
       return send_in_background(
           mcp::make_error(msg["id"], mcp::kMethodNotFound, "the sidecar's client declared no such capability"));
     }

@@ -28,6 +28,12 @@ std::unique_ptr<tls::ReloadingContext> make_tls(const config::ServerConfig& serv
   return std::make_unique<tls::ReloadingContext>("upstream:" + server.name, std::move(watched),
                                                  [files] { return tls::make_client_context(files); });
 }
+Error overloaded() {
+  Error e{ErrorCode::overloaded, "too many calls in flight to this server"};
+  e.retry_after_seconds = 1;
+  return e;
+}
+
 }  // namespace
 
 Result<void> Upstream::load() {
@@ -136,7 +142,7 @@ asio::awaitable<Result<json>> Upstream::rpc(std::string_view method, const json&
     pooled->last_used = Clock::now();
     if (!reply && reply.error().code == ErrorCode::timeout) cancellations_.Increment();
     if (!pooled->session->alive()) sessions_.evict(pooled, pooled->session->failure_reason());
-    if (reply || Clock::now() >= options.deadline) co_return reply;
+    if (reply || Clock::now() >= options.deadline || (options.cancel && options.cancel->requested())) co_return reply;
     const Error& e = reply.error();
     if (e.not_delivered && ++undelivered < max_undelivered) {
       retries_.Increment();
@@ -242,23 +248,58 @@ std::vector<std::pair<std::string, std::string>> Upstream::param_headers(const m
   return headers;
 }
 
-asio::awaitable<Result<json>> Upstream::call_tool(const std::string& tool, json arguments, const std::string& case_id,
-                                                  TimePoint deadline, const CallExtras& extras) {
+std::optional<std::shared_ptr<void>> Upstream::admit() {
   if (inflight_ >= outbound_.upstream.max_inflight) {
     fast_fails_.Increment();
-    Error e{ErrorCode::overloaded, "too many calls in flight to this server"};
-    e.retry_after_seconds = 1;
-    co_return e;
+    return std::nullopt;
   }
   ++inflight_;
   inflight_gauge_.Increment();
-  struct Release {
-    Upstream* u;
-    ~Release() {
-      --u->inflight_;
-      u->inflight_gauge_.Decrement();
-    }
-  } release{this};
+  return std::shared_ptr<void>(nullptr, [this](void*) {
+    --inflight_;
+    inflight_gauge_.Decrement();
+  });
+}
+
+void Upstream::relay_into(RpcOptions& options, json& params, const CallExtras& extras) {
+  options.on_message = extras.on_message;
+  options.on_request = extras.on_request;
+  options.cancel = extras.cancel;
+  if (extras.want_progress || outbound_.timeout_resets_on_progress)
+    params["_meta"]["progressToken"] = "mcp-sidecar-" + std::to_string(++progress_tokens_);
+  if (outbound_.timeout_resets_on_progress) {
+    // Each progress report pushes the deadline.
+    options.progress_extension = call_timeout_;
+    options.max_deadline = Clock::now() + outbound_.max_call_timeout;
+  }
+  options.client_capabilities = &extras.client_capabilities;
+  for (const auto& [key, value] : extras.meta.items()) params["_meta"][key] = value;
+}
+
+asio::awaitable<Result<json>> Upstream::request(std::string_view method, json params, const std::string& case_id,
+                                                TimePoint deadline, const CallExtras& extras) {
+  auto admitted = admit();
+  if (!admitted) co_return overloaded();
+  if (!params.is_object()) params = json::object();
+  if (!case_id.empty()) params["_meta"][outbound_.case_id.meta_key] = case_id;
+  for (const char* key : {"inputResponses", "requestState"})
+    if (extras.retry.contains(key)) params[key] = extras.retry[key];
+  RpcOptions options{.deadline = deadline, .case_id = case_id};
+  relay_into(options, params, extras);
+  // Lists, reads, prompts and completions change nothing on the server: safe to send again.
+  co_return co_await rpc(method, params, options, true);
+}
+
+asio::awaitable<Result<SessionInfo>> Upstream::server_info(TimePoint deadline) {
+  auto acquired = co_await sessions_.acquire(deadline);
+  if (!acquired) co_return std::move(acquired).error();
+  co_return acquired.value()->session->info();
+}
+
+asio::awaitable<Result<json>> Upstream::call_tool(const std::string& tool, json arguments, const std::string& case_id,
+                                                  TimePoint deadline, const CallExtras& extras) {
+  auto admitted = admit();
+  if (!admitted) co_return overloaded();
 
   auto catalog = co_await tools(deadline);
   if (!catalog) co_return std::move(catalog).error();
@@ -280,16 +321,10 @@ asio::awaitable<Result<json>> Upstream::call_tool(const std::string& tool, json 
   // Keep the catalog alive while `info` points into it.
   auto keep = catalog.value();
   RpcOptions options{.deadline = deadline, .case_id = case_id};
-  if (outbound_.timeout_resets_on_progress) {
-    // Ask for progress (a token of our own), and let each report push the deadline.
-    params["_meta"]["progressToken"] = "mcp-sidecar-" + std::to_string(++progress_tokens_);
-    options.progress_extension = call_timeout_;
-    options.max_deadline = Clock::now() + outbound_.max_call_timeout;
-  }
+  relay_into(options, params, extras);
   // A retry after input_required carries the caller's answers, exactly as given.
   for (const char* key : {"inputResponses", "requestState"})
     if (extras.retry.contains(key)) params[key] = extras.retry[key];
-  options.client_capabilities = &extras.client_capabilities;
   options.headers = param_headers(*info, params["arguments"]);
   auto reply = co_await rpc("tools/call", params, options, info->idempotent || info->read_only);
   if (!reply && reply.error().code == ErrorCode::upstream_header_mismatch &&

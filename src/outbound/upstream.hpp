@@ -48,9 +48,26 @@ class Upstream {
   struct CallExtras {
     json retry = json::object();  // inputResponses and requestState of an input_required retry
     json client_capabilities = json::object();
+    // What the server sends while the call runs, for a caller that relays it (the MCP
+    // endpoint): notifications (progress, logging) and server-to-client requests.
+    std::function<void(const json&)> on_message;
+    std::function<void(const json&, Reply)> on_request;
+    bool want_progress = false;  // ask for progress notifications (a progressToken of our own)
+    json meta = json::object();  // more params._meta for the server (a client's logLevel)
+    Cancellation* cancel = nullptr;
   };
   asio::awaitable<Result<json>> call_tool(const std::string& tool, json arguments, const std::string& case_id,
                                           TimePoint deadline, const CallExtras& extras);
+
+  // Any other request a client may make of the server (resources/*, prompts/*,
+  // completion/complete), sent on a pooled session as it is; returns the JSON-RPC response
+  // (result or error). Counts against the in-flight bound like a call.
+  asio::awaitable<Result<json>> request(std::string_view method, json params, const std::string& case_id,
+                                        TimePoint deadline, const CallExtras& extras);
+
+  // What the server said of itself when a session opened (capabilities, serverInfo,
+  // instructions), opening one if none is ready.
+  asio::awaitable<Result<SessionInfo>> server_info(TimePoint deadline);
 
   // The upstream's tools, from the cache or fetched (all pages of tools/list). The cache keeps
   // a result for the server's ttlMs (2026-07-28) or outbound.tools_cache_ttl, and a result the
@@ -99,6 +116,9 @@ class Upstream {
   // Who the sidecar is to this upstream right now (bearer token, client certificate context).
   std::shared_ptr<const void> credentials() const;
   bool catalog_fresh() const;
+  // Counts a call or request in flight; empty when the in-flight bound is reached.
+  std::optional<std::shared_ptr<void>> admit();
+  void relay_into(RpcOptions& options, json& params, const CallExtras& extras);
 
   asio::any_io_executor ex_;
   const config::OutboundConfig& outbound_;

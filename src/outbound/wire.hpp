@@ -39,6 +39,7 @@ inline Result<void> apply_initialize(const json& reply, SessionInfo& info, bool 
   info.protocol_version = std::move(version);
   if (auto it = result.find("serverInfo"); it != result.end() && it->is_object()) info.server_info = *it;
   if (auto it = result.find("capabilities"); it != result.end() && it->is_object()) info.capabilities = *it;
+  if (auto it = result.find("instructions"); it != result.end() && it->is_string()) info.instructions = *it;
   return {};
 }
 

@@ -61,6 +61,14 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& upstream_listening;
   // {server, method}: change notifications received from the upstream (tools/list_changed)
   prometheus::Family<prometheus::Counter>& upstream_notifications_total;
+  // MCP endpoint sessions held for clients of the session revisions
+  prometheus::Family<prometheus::Gauge>& client_sessions;
+  // {event=opened|deleted|expired|refused}: their life (refused = the max_client_sessions bound)
+  prometheus::Family<prometheus::Counter>& client_session_events_total;
+  // {server, outcome=relayed|refused}: server-to-client requests (sampling, elicitation, roots,
+  // and 2026-07-28 input requests bridged to session clients) passed to a client, or refused
+  // because no client could answer them
+  prometheus::Family<prometheus::Counter>& server_requests_total;
   // {server}: upstream connections opened
   prometheus::Family<prometheus::Counter>& upstream_connections_total;
   // {listener}: downstream connections open now

@@ -137,17 +137,17 @@ test('requests are validated as a 2026-07-28 server must, and refused ones never
   assert.ok(server('registry').logLines().some((l) => l.event === 'tool_call' && l.case_id === 'endpoint-1'));
 });
 
-test('what 2026-07-28 does not have: GET/DELETE are 405, initialize names the supported revision, batches are refused', async () => {
+test('what 2026-07-28 does not have: GET/DELETE without a session are 405, initialize in 2026-07-28 is 404, batches are refused', async () => {
   for (const method of ['GET', 'DELETE']) {
     const r = await request(endpoint('registry'), { method, headers: { accept: 'text/event-stream' } });
     assert.equal(r.status, 405);
     assert.equal(r.headers.allow, 'POST');
   }
-  const init = await request(endpoint('registry'), { method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'old', version: '1' } } }) });
-  assert.equal(init.status, 400);
-  assert.equal(init.json.error.code, -32022);
-  assert.deepEqual(init.json.error.data.supported, [MODERN]);
+  // An initialize that speaks 2026-07-28 (its headers and _meta) asks for a method that revision
+  // does not have; without them it opens a session (the session tests).
+  const init = await raw('registry', 'initialize', { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'old', version: '1' } });
+  assert.equal(init.status, 404);
+  assert.equal(init.json.error.code, -32601);
   const batch = await request(endpoint('registry'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '[]' });
   assert.equal(batch.status, 400);
   const unknown = await raw('registry', 'resources/templates/list');
