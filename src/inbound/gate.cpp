@@ -324,7 +324,10 @@ asio::awaitable<void> Gate::forward(http::Request& req, http::Exchange& ex, Exch
   if (status == 202 && !state.pending->entries.empty()) park_pending(state);
 
   const bool sse = head[bhttp::field::content_type].starts_with("text/event-stream");
-  if (sse || (!parser.content_length() && parser.chunked())) {
+  const bool json_body = head[bhttp::field::content_type].starts_with("application/json");
+  // A JSON answer is read whole (bounded) even when chunked: the gate must see which calls it
+  // answers. Event streams and other chunked bodies pass through as they come.
+  if (sse || (!json_body && !parser.content_length() && parser.chunked())) {
     http::StreamHead out{head.result(), version};
     for (const auto& field : head)
       if (!is_hop_by_hop(field.name_string()) && field.name() != bhttp::field::content_length &&
@@ -342,6 +345,10 @@ asio::awaitable<void> Gate::forward(http::Request& req, http::Exchange& ex, Exch
         chunk.clear();
       }
       conn.reusable = parser.is_done() && parser.keep_alive();
+      // Not an MCP answer: the calls it was to carry got none.
+      for (auto& [id, entry] : state.pending->entries)
+        if (entry.call) entry.call->finish("rpc_error", "no_response");
+      state.pending->entries.clear();
       co_await ex.end_stream();
     }
     co_return;
@@ -360,7 +367,6 @@ asio::awaitable<void> Gate::forward(http::Request& req, http::Exchange& ex, Exch
         !listed_in_connection(head, field.name_string()))
       res.insert(field.name_string(), field.value());
   res.body() = std::move(parser.get().body());
-  const bool json_body = head[bhttp::field::content_type].starts_with("application/json");
   if (json_body && (!state.pending->entries.empty() || !state.denied.empty())) {
     if (auto message = mcp::parse_json(res.body())) {
       bool changed = on_response(*message, state);

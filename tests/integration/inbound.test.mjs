@@ -630,4 +630,9 @@ test('2026-07-28 header rules at the gate: Mcp-Method and Mcp-Name must agree wi
   assert.equal(allowed.status, 200, allowed.body);
   assert.deepEqual(allowed.json.result.structuredContent, { ok: true });
   assert.equal(metricValue(await metrics(g), 'mcp_sidecar_http_rejections_total', { listener: 'inbound', reason: 'header_mismatch' }), 2);
+  // The v2 SDK answers with a chunked JSON body: the gate still sees the answer and ends the call.
+  await until(() => g.logLines().some((l) => l.event === 'call_end' && l.tool === 'ping' && l.outcome === 'ok'),
+    { what: 'the call_end line of the allowed call' });
+  assert.equal(metricValue(await metrics(g), 'mcp_sidecar_calls_total',
+    { direction: 'inbound', server: 'registry', method: 'tools/call', tool: 'other', outcome: 'ok' }), 1);
 });
