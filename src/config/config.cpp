@@ -410,6 +410,7 @@ void read_file(Reader& r, const YAML::Node& root, Config& c,
     m.seconds("session_open_timeout_seconds", o.session_open_timeout, 0.001, 600);
     m.seconds("tools_refresh_min_interval_seconds", o.tools_refresh_min_interval, 0, 86400);
     m.seconds("tools_cache_ttl_seconds", o.tools_cache_ttl, 0, 86400 * 7);
+    m.boolean("legacy_sse_endpoint", o.legacy_sse_endpoint);
     m.integer("max_client_sessions", o.max_client_sessions, 1, 1'000'000);
     m.seconds("client_session_idle_timeout_seconds", o.client_session_idle_timeout, 1, 86400 * 7);
     std::string bearer_file;
@@ -549,6 +550,8 @@ void apply_env(const EnvLookup& env, Config& c, std::vector<std::string>& errors
   with("MCP_BEARER_TOKEN", [&](const std::string& v, std::string&) { return o.bearer_token = v, true; });
   integer("MCP_OUTBOUND_MAX_CONNECTIONS", o.limits.max_connections, 1, 1'000'000);
   integer("MCP_MAX_INFLIGHT_PER_SERVER", o.upstream.max_inflight, 1, 1'000'000);
+  with("MCP_LEGACY_SSE_ENDPOINT",
+       [&](const std::string& v, std::string& why) { return parse_bool(v, o.legacy_sse_endpoint, why); });
   integer("MCP_MAX_CLIENT_SESSIONS", o.max_client_sessions, 1, 1'000'000);
   seconds("MCP_CLIENT_SESSION_IDLE_TIMEOUT_SECONDS", o.client_session_idle_timeout, 1, 86400 * 7);
   with("MCP_LOG_LEVEL", [&](const std::string& v, std::string&) { return c.log.level = v, true; });
@@ -729,6 +732,7 @@ nlohmann::json to_json(const Config& c, bool redact) {
                    {"session_open_timeout_seconds", secs(o.session_open_timeout)},
                    {"tools_refresh_min_interval_seconds", secs(o.tools_refresh_min_interval)},
                    {"tools_cache_ttl_seconds", secs(o.tools_cache_ttl)},
+                   {"legacy_sse_endpoint", o.legacy_sse_endpoint},
                    {"max_client_sessions", o.max_client_sessions},
                    {"client_session_idle_timeout_seconds", secs(o.client_session_idle_timeout)},
                    {"retry",

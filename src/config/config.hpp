@@ -96,6 +96,7 @@ struct OutboundConfig {
   Millis session_open_timeout{10'000};       // initialize + initialized, per attempt
   Millis tools_refresh_min_interval{5'000};  // an unknown tool refreshes tools/list at most this often
   Millis tools_cache_ttl{300'000};           // tools/list is fetched again after this
+  bool legacy_sse_endpoint = false;          // /mcp/{server}/sse for 2024-11-05 HTTP+SSE clients
   int max_client_sessions = 1024;            // MCP endpoint sessions of session-revision clients
   Millis client_session_idle_timeout{600'000};  // such a session unused this long is forgotten
   RetryConfig retry;

@@ -52,12 +52,18 @@ asio::awaitable<void> Api::handle(http::Request& req, http::Exchange& ex) {
   auto not_allowed = [&]() {
     return respond_error(ex, make_error(ErrorCode::method_not_allowed, "method not allowed"), version);
   };
-  if (seg.size() == 2 && seg[0] == "mcp") {
+  if ((seg.size() == 2 || seg.size() == 3) && seg[0] == "mcp") {
     auto it = upstreams_.find(seg[1]);
     if (it == upstreams_.end())
       co_return co_await respond_error(
           ex, make_error(ErrorCode::unknown_server, "no server of that name is configured"), version);
-    co_return co_await mcp_.handle(req, ex, *it->second);
+    if (seg.size() == 2) co_return co_await mcp_.handle(req, ex, *it->second);
+    if (seg[2] == "sse") co_return co_await mcp_.handle_legacy_stream(req, ex, *it->second);
+    if (seg[2] == "messages") {
+      std::string session_id;
+      if (auto p = target->params().find("sessionId"); p != target->params().end()) session_id = (*p).value;
+      co_return co_await mcp_.handle_legacy_post(req, ex, *it->second, session_id);
+    }
   }
   if (seg.size() >= 2 && seg[0] == "v1" && seg[1] == "servers") {
     if (seg.size() == 2) {

@@ -55,7 +55,7 @@ void ClientSessions::sweep() {
   if (now - swept_at_ < kSweepEvery) return;
   swept_at_ = now;
   for (auto it = sessions_.begin(); it != sessions_.end();) {
-    if (it->second->busy == 0 && now - it->second->last_used >= idle_timeout_) {
+    if (it->second->busy == 0 && !it->second->stream_wake && now - it->second->last_used >= idle_timeout_) {
       count(metrics_, "expired");
       it = sessions_.erase(it);
     } else {
@@ -66,7 +66,7 @@ void ClientSessions::sweep() {
 }
 
 Result<std::shared_ptr<ClientSession>> ClientSessions::create(const std::string& server, std::string protocol_version,
-                                                              json capabilities) {
+                                                              json capabilities, bool legacy) {
   sweep();
   if (static_cast<int>(sessions_.size()) >= max_) {
     count(metrics_, "refused");
@@ -84,6 +84,7 @@ Result<std::shared_ptr<ClientSession>> ClientSessions::create(const std::string&
   session->protocol_version = std::move(protocol_version);
   session->capabilities = capabilities.is_object() ? std::move(capabilities) : json::object();
   session->last_used = Clock::now();
+  session->legacy = legacy;
   sessions_.emplace(session->id, session);
   count(metrics_, "opened");
   gauge_.Set(static_cast<double>(sessions_.size()));
@@ -105,7 +106,10 @@ bool ClientSessions::erase(std::string_view id, std::string_view server) {
   sessions_.erase(it);
   count(metrics_, "deleted");
   gauge_.Set(static_cast<double>(sessions_.size()));
-  // What it still waits for ends now: requests upstream are cancelled, questions unanswered.
+  // What it still waits for ends now: requests upstream are cancelled, questions unanswered,
+  // its event stream closed.
+  session->closed = true;
+  if (session->stream_wake) session->stream_wake->notify_all();
   auto inflight = session->inflight;
   for (auto& [_, cancel] : inflight) cancel->cancel();
   return true;

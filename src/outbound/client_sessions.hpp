@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -46,6 +47,19 @@ struct ClientSession {
   std::map<std::int64_t, std::function<void(const json& answer)>> asked;
   std::int64_t next_request_id = 1;
 
+  // HTTP+SSE (2024-11-05) clients: every message to the client travels on their GET event
+  // stream, queued here until the stream's writer takes it.
+  bool legacy = false;
+  bool initialized = false;  // legacy: initialize answered
+  bool closed = false;       // ended: its stream stops
+  std::deque<json> outbox;
+  Notifier* stream_wake = nullptr;  // set while the stream's writer waits
+  void send(json message) {
+    if (closed) return;
+    outbox.push_back(std::move(message));
+    if (stream_wake) stream_wake->notify_all();
+  }
+
   // True when the client declared the capability a server-to-client request needs.
   bool can_answer(std::string_view method) const;
   // Whether a notifications/message at `level` passes the client's logging/setLevel.
@@ -62,7 +76,7 @@ class ClientSessions {
 
   // A new session, or overloaded when `max_sessions` are open (after forgetting idle ones).
   Result<std::shared_ptr<ClientSession>> create(const std::string& server, std::string protocol_version,
-                                                json capabilities);
+                                                json capabilities, bool legacy = false);
   // The session `id` of `server`, or null when unknown or forgotten (the client gets 404).
   std::shared_ptr<ClientSession> find(std::string_view id, std::string_view server);
   // Ends a session (DELETE): its requests in flight are cancelled.

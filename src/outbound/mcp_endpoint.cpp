@@ -9,6 +9,8 @@
 #include "telemetry/call_recorder.hpp"
 #include "telemetry/metrics.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/this_coro.hpp>
 
 namespace mcp_sidecar::outbound {
@@ -212,28 +214,40 @@ asio::awaitable<void> McpEndpoint::handle_modern(http::Request& req, http::Excha
 
 // ---- session-revision clients -------------------------------------------------------------
 
+asio::awaitable<Result<json>> McpEndpoint::initialize_result(Upstream& upstream, const json& params, bool legacy) {
+  const json& requested = member(params, "protocolVersion");
+  if (!requested.is_string() || !member(params, "capabilities").is_object())
+    co_return Error{ErrorCode::bad_request, "initialize needs protocolVersion and capabilities",
+                    mcp::make_error(nullptr, mcp::kInvalidParams, "initialize needs protocolVersion and capabilities")["error"]};
+  // The client's revision when the sidecar speaks it on this transport, else the newest.
+  const std::string& wanted = requested.get_ref<const std::string&>();
+  const std::string revision = mcp::is_session_revision(wanted) || (legacy && wanted == mcp::kLegacySseRevision)
+                                   ? wanted
+                               : legacy ? std::string(mcp::kLegacySseRevision)
+                                        : std::string(mcp::kSessionRevisions.front());
+  auto info = co_await upstream.server_info(upstream.call_deadline());
+  if (!info) co_return std::move(info).error();
+  json result = {{"protocolVersion", revision},
+                 {"capabilities", offered_capabilities(info.value(), true)},
+                 {"serverInfo", {{"name", "mcp-sidecar/" + upstream.name()}, {"version", version_}}}};
+  if (!info.value().instructions.empty()) result["instructions"] = info.value().instructions;
+  co_return result;
+}
+
 asio::awaitable<void> McpEndpoint::initialize(http::Request& req, http::Exchange& ex, Upstream& upstream,
                                               const json& message) {
   const unsigned version = req.version();
   const json& id = message["id"];
   const json& params = message["params"];
-  const json& requested = member(params, "protocolVersion");
-  if (!requested.is_string() || !member(params, "capabilities").is_object())
-    co_return co_await send(
-        ex, rpc_error(200, id, mcp::kInvalidParams, "initialize needs protocolVersion and capabilities", version));
-  // The client's revision when the sidecar speaks it, else the newest (the client decides).
-  const std::string revision = mcp::is_session_revision(requested.get<std::string>())
-                                   ? requested.get<std::string>()
-                                   : std::string(mcp::kSessionRevisions.front());
-
-  Caller probe{req, version, std::make_shared<ClientSession>(), nullptr};
-  auto info = co_await upstream.server_info(upstream.call_deadline());
-  if (!info) {
-    Answer a = failure(probe, id, info.error());
+  auto result = co_await initialize_result(upstream, params, false);
+  if (!result) {
+    Caller probe{req, version, std::make_shared<ClientSession>(), nullptr};
+    Answer a = failure(probe, id, result.error());
     auto res = http::make_json_response(a.status, a.message, version);
     for (const auto& [name, value] : a.headers) res.set(name, value);
     co_return co_await send(ex, std::move(res));
   }
+  const std::string revision = result.value()["protocolVersion"];
   auto created = sessions_.create(upstream.name(), revision, params["capabilities"]);
   if (!created) {
     const Error& e = created.error();
@@ -241,13 +255,34 @@ asio::awaitable<void> McpEndpoint::initialize(http::Request& req, http::Exchange
     res.set(bhttp::field::retry_after, std::to_string(e.retry_after_seconds));
     co_return co_await send(ex, std::move(res));
   }
-  json result = {{"protocolVersion", revision},
-                 {"capabilities", offered_capabilities(info.value(), true)},
-                 {"serverInfo", {{"name", "mcp-sidecar/" + upstream.name()}, {"version", version_}}}};
-  if (!info.value().instructions.empty()) result["instructions"] = info.value().instructions;
-  auto res = http::make_json_response(200, mcp::make_result(id, std::move(result)), version);
+  auto res = http::make_json_response(200, mcp::make_result(id, std::move(result).value()), version);
   res.set(mcp::kSessionIdHeader, created.value()->id);
   co_await send(ex, std::move(res));
+}
+
+bool McpEndpoint::take_non_request(ClientSession& session, const json& message) {
+  switch (mcp::classify(message)) {
+    case mcp::MessageKind::result:
+    case mcp::MessageKind::error:
+      // The client's answer to a request the sidecar passed on: back to whoever asked.
+      if (message["id"].is_number_integer()) {
+        auto it = session.asked.find(message["id"].get<std::int64_t>());
+        if (it != session.asked.end()) {
+          auto deliver = std::move(it->second);
+          session.asked.erase(it);
+          deliver(message);
+        }
+      }
+      return true;
+    case mcp::MessageKind::notification:
+      if (message["method"] == "notifications/cancelled") {
+        const json& request_id = member(message["params"], "requestId");
+        if (auto it = session.inflight.find(request_id.dump()); it != session.inflight.end()) it->second->cancel();
+      }
+      return true;
+    default:
+      return false;
+  }
 }
 
 asio::awaitable<void> McpEndpoint::handle_session(http::Request& req, http::Exchange& ex, Upstream& upstream,
@@ -281,35 +316,10 @@ asio::awaitable<void> McpEndpoint::handle_session(http::Request& req, http::Exch
     co_return co_await send(ex, rpc_error(400, nullptr, mcp::kInvalidRequest,
                                           "batches are not supported by this endpoint: send one message per POST",
                                           version));
-  auto accepted = [&] { return http::make_response(202, std::string(), "application/json", version); };
-  switch (mcp::classify(message)) {
-    case mcp::MessageKind::result:
-    case mcp::MessageKind::error: {
-      // The client's answer to a request the sidecar passed on: back to whoever asked.
-      if (message["id"].is_number_integer()) {
-        auto it = session->asked.find(message["id"].get<std::int64_t>());
-        if (it != session->asked.end()) {
-          auto deliver = std::move(it->second);
-          session->asked.erase(it);
-          deliver(message);
-        }
-      }
-      co_return co_await send(ex, accepted());
-    }
-    case mcp::MessageKind::notification: {
-      if (message["method"] == "notifications/cancelled") {
-        const json& request_id = member(message["params"], "requestId");
-        if (auto it = session->inflight.find(request_id.dump()); it != session->inflight.end())
-          it->second->cancel();
-      }
-      co_return co_await send(ex, accepted());
-    }
-    case mcp::MessageKind::request:
-      break;
-    case mcp::MessageKind::invalid:
-      co_return co_await send(ex,
-                              rpc_error(400, nullptr, mcp::kInvalidRequest, "not a JSON-RPC message", version));
-  }
+  if (take_non_request(*session, message))
+    co_return co_await send(ex, http::make_response(202, std::string(), "application/json", version));
+  if (mcp::classify(message) != mcp::MessageKind::request)
+    co_return co_await send(ex, rpc_error(400, nullptr, mcp::kInvalidRequest, "not a JSON-RPC message", version));
   const json& id = message["id"];
   if (message["method"] == "initialize")
     co_return co_await send(ex, rpc_error(400, id, mcp::kInvalidRequest, "this session is initialized", version));
@@ -325,6 +335,134 @@ asio::awaitable<void> McpEndpoint::handle_session(http::Request& req, http::Exch
   session->last_used = Clock::now();
   if (auto it = session->inflight.find(key); it != session->inflight.end() && it->second == &caller.cancel)
     session->inflight.erase(it);
+}
+
+// ---- 2024-11-05 HTTP+SSE clients -----------------------------------------------------------
+
+asio::awaitable<void> McpEndpoint::handle_legacy_stream(http::Request& req, http::Exchange& ex, Upstream& upstream) {
+  const unsigned version = req.version();
+  if (!config_.legacy_sse_endpoint)
+    co_return co_await send(ex, rpc_error(404, nullptr, mcp::kInvalidRequest,
+                                          "the HTTP+SSE endpoint is off (outbound.legacy_sse_endpoint)", version));
+  if (req.method() != bhttp::verb::get) {
+    auto res = rpc_error(405, nullptr, mcp::kInvalidRequest, "Method not allowed: the event stream is a GET", version);
+    res.set(bhttp::field::allow, "GET");
+    co_return co_await send(ex, std::move(res));
+  }
+  auto created = sessions_.create(upstream.name(), std::string(mcp::kLegacySseRevision), json::object(), true);
+  if (!created) {
+    const Error& e = created.error();
+    auto res = rpc_error(503, nullptr, jsonrpc_code(e.code), e.message, version, json{{"code", code_name(e.code)}});
+    res.set(bhttp::field::retry_after, std::to_string(e.retry_after_seconds));
+    co_return co_await send(ex, std::move(res));
+  }
+  auto session = std::move(created).value();
+  const std::string id = session->id;
+
+  http::StreamHead head{bhttp::status::ok, version};
+  head.set(bhttp::field::content_type, "text/event-stream");
+  head.set(bhttp::field::cache_control, "no-cache");
+  bool here = co_await ex.begin_stream(std::move(head));
+  if (here)
+    here = co_await ex.write_chunk("event: endpoint\ndata: /mcp/" + upstream.name() + "/messages?sessionId=" + id +
+                                   "\n\n");
+  // The session lives as long as its stream: what the client asks is answered here, and when
+  // the client leaves, its requests in flight are cancelled.
+  Notifier wake(co_await asio::this_coro::executor);
+  ex.watch_client([&] {
+    here = false;
+    wake.notify_all();
+  });
+  session->stream_wake = &wake;
+  while (here && !session->closed) {
+    while (here && !session->outbox.empty()) {
+      auto message = std::move(session->outbox.front());
+      session->outbox.pop_front();
+      here = co_await ex.write_chunk("event: message\ndata: " + message.dump() + "\n\n");
+    }
+    if (!here || session->closed) break;
+    // A quiet stream is probed now and then, so a client gone without a word is noticed.
+    if (!co_await wake.wait_until(Clock::now() + std::chrono::seconds(15)) && session->outbox.empty())
+      here = co_await ex.write_chunk(": keepalive\n\n");
+  }
+  session->stream_wake = nullptr;
+  sessions_.erase(id, upstream.name());
+  co_await ex.end_stream();
+}
+
+asio::awaitable<void> McpEndpoint::handle_legacy_post(http::Request& req, http::Exchange& ex, Upstream& upstream,
+                                                      std::string_view session_id) {
+  const unsigned version = req.version();
+  if (!config_.legacy_sse_endpoint)
+    co_return co_await send(ex, rpc_error(404, nullptr, mcp::kInvalidRequest,
+                                          "the HTTP+SSE endpoint is off (outbound.legacy_sse_endpoint)", version));
+  if (req.method() != bhttp::verb::post) {
+    auto res = rpc_error(405, nullptr, mcp::kInvalidRequest, "Method not allowed: messages are POSTed", version);
+    res.set(bhttp::field::allow, "POST");
+    co_return co_await send(ex, std::move(res));
+  }
+  auto session = sessions_.find(session_id, upstream.name());
+  if (!session || !session->legacy)
+    co_return co_await send(ex, rpc_error(404, nullptr, kSessionNotFound, "Session not found", version));
+  if (auto ct = req[bhttp::field::content_type]; !ct.starts_with("application/json"))
+    co_return co_await send(
+        ex, rpc_error(415, nullptr, mcp::kInvalidRequest, "Content-Type must be application/json", version));
+  auto parsed = mcp::parse_json(req.body());
+  if (!parsed) co_return co_await send(ex, rpc_error(400, nullptr, mcp::kParseError, "Parse error", version));
+  json& message = *parsed;
+  if (message.is_array())
+    co_return co_await send(ex, rpc_error(400, nullptr, mcp::kInvalidRequest,
+                                          "batches are not supported by this endpoint: send one message per POST",
+                                          version));
+  auto accepted = [&] { return http::make_response(202, std::string(), "application/json", version); };
+  if (take_non_request(*session, message)) co_return co_await send(ex, accepted());
+  if (mcp::classify(message) != mcp::MessageKind::request)
+    co_return co_await send(ex, rpc_error(400, nullptr, mcp::kInvalidRequest, "not a JSON-RPC message", version));
+  // Accepted now, answered on the stream when done.
+  auto executor = co_await asio::this_coro::executor;
+  asio::co_spawn(
+      executor,
+      [this, &upstream, session, req, message = std::move(message)]() mutable {
+        return run_legacy_request(upstream, std::move(session), std::move(req), std::move(message));
+      },
+      asio::detached);
+  co_await send(ex, accepted());
+}
+
+asio::awaitable<void> McpEndpoint::run_legacy_request(Upstream& upstream, std::shared_ptr<ClientSession> session,
+                                                      http::Request req, json message) {
+  const json& id = message["id"];
+  if (message["method"] == "initialize") {
+    if (session->initialized) {
+      session->send(mcp::make_error(id, mcp::kInvalidRequest, "this session is initialized"));
+      co_return;
+    }
+    auto result = co_await initialize_result(upstream, message["params"], true);
+    if (!result) {
+      Caller probe{req, req.version(), session, nullptr};
+      session->send(failure(probe, id, result.error()).message);
+      co_return;
+    }
+    session->initialized = true;
+    session->protocol_version = result.value()["protocolVersion"];
+    session->capabilities = message["params"]["capabilities"];
+    session->send(mcp::make_result(id, std::move(result).value()));
+    co_return;
+  }
+  auto executor = co_await asio::this_coro::executor;
+  auto relay = std::make_shared<Relay>(executor, [session](json m) { session->send(std::move(m)); });
+  Caller caller{req, req.version(), session, std::move(relay)};
+  caller.capabilities = session->capabilities;
+  const std::string key = id.dump();
+  session->inflight[key] = &caller.cancel;
+  ++session->busy;
+  Answer a = co_await serve(caller, upstream, message);
+  --session->busy;
+  session->last_used = Clock::now();
+  if (auto it = session->inflight.find(key); it != session->inflight.end() && it->second == &caller.cancel)
+    session->inflight.erase(it);
+  for (auto asked : caller.asked) session->asked.erase(asked);
+  if (!a.message.is_null()) session->send(std::move(a.message));
 }
 
 // ---- what both kinds of clients ask -------------------------------------------------------

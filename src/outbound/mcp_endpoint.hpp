@@ -35,6 +35,12 @@ class McpEndpoint {
               std::function<std::uint64_t()> random64, std::string version);
 
   asio::awaitable<void> handle(http::Request& req, http::Exchange& ex, Upstream& upstream);
+  // 2024-11-05 HTTP+SSE clients (outbound.legacy_sse_endpoint): GET /mcp/{server}/sse is the
+  // client's event stream, the first event naming POST /mcp/{server}/messages?sessionId=...,
+  // where each message is accepted with 202 and answered on the stream.
+  asio::awaitable<void> handle_legacy_stream(http::Request& req, http::Exchange& ex, Upstream& upstream);
+  asio::awaitable<void> handle_legacy_post(http::Request& req, http::Exchange& ex, Upstream& upstream,
+                                           std::string_view session_id);
 
  private:
   struct Caller;  // who asks, as the methods need it
@@ -43,6 +49,14 @@ class McpEndpoint {
   asio::awaitable<void> handle_session(http::Request& req, http::Exchange& ex, Upstream& upstream,
                                        std::string_view session_id);
   asio::awaitable<void> initialize(http::Request& req, http::Exchange& ex, Upstream& upstream, const json& message);
+  // initialize's result for a session client (the revision it will speak, the upstream's
+  // capabilities), or the error to answer.
+  asio::awaitable<Result<json>> initialize_result(Upstream& upstream, const json& params, bool legacy);
+  // A message from a session client that is not a request (an answer to a question it was
+  // asked, a notification); true when it was one.
+  static bool take_non_request(ClientSession& session, const json& message);
+  asio::awaitable<void> run_legacy_request(Upstream& upstream, std::shared_ptr<ClientSession> session,
+                                           http::Request req, json message);
   // Answers one request of either kind of client, relaying what comes on the way.
   asio::awaitable<void> answer(Caller& caller, http::Exchange& ex, Upstream& upstream, const json& message);
 

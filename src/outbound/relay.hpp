@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -29,9 +30,13 @@ struct Answer {
 class Relay {
  public:
   explicit Relay(asio::any_io_executor ex) : wake_(ex) {}
+  // A relay for a client whose messages all travel on one event stream of its own (HTTP+SSE):
+  // each message goes to `sink` as it comes.
+  Relay(asio::any_io_executor ex, std::function<void(nlohmann::json)> sink) : wake_(ex), sink_(std::move(sink)) {}
 
   // A message for the client before the answer: opens the event stream.
   void push(nlohmann::json message) {
+    if (sink_) return sink_(std::move(message));
     outbox_.push_back(std::move(message));
     wake_.notify_all();
   }
@@ -46,6 +51,7 @@ class Relay {
  private:
   std::deque<nlohmann::json> outbox_;
   Notifier wake_;
+  std::function<void(nlohmann::json)> sink_;
   std::vector<std::pair<std::string, std::string>> head_headers_;
   std::optional<Answer> answer_;
 };

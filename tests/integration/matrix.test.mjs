@@ -192,12 +192,6 @@ const NOT_APPLICABLE = {};
 // Behaviours the sidecar does not give yet: the subtest runs and asserts the real behaviour,
 // marked todo so that CI passes; each is in the report with its evidence.
 const TODO = {};
-for (const upstream of UPSTREAMS.map((u) => u.name)) {
-  for (const behaviour of BEHAVIOURS) {
-    TODO[key('v1 legacy sse client', upstream, behaviour)] =
-      'the legacy HTTP+SSE downstream (GET /mcp/{server}/sse, POST to its endpoint event\'s URL) is not implemented';
-  }
-}
 for (const client of ['v2 auto client', 'v2 pinned 2026-07-28 client']) {
   for (const upstream of ['sessions', 'sse']) {
     TODO[key(client, upstream, 'elicitation')] =
@@ -225,6 +219,7 @@ before(async () => {
     // One upstream session per server: a legacy SSE session attributes a server request only
     // while exactly one request is in flight on it, and the cells run one call at a time.
     pool_size: 1,
+    legacy_sse_endpoint: true,
     heartbeat_interval_seconds: 0,
     call_timeout_seconds: 10
   });
