@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: static checks, then for each build (release with g++, and clang with
 # AddressSanitizer + UndefinedBehaviorSanitizer) the unit tests, the integration tests against
-# the real binary and real MCP servers, and the official MCP conformance suite in client mode
-# (tests/conformance). Installs and builds whatever is missing.
+# the real binary and real MCP servers (the SDK client x upstream matrix among them), and the
+# official MCP conformance suite in client mode and in server mode (tests/conformance). Installs
+# and builds whatever is missing.
 #   scripts/test.sh                 both builds (what CI runs)
 #   scripts/test.sh release         one build only (faster while developing)
 # MCP_REQUIRE_ALL_TESTS=1 turns every test that would be SKIPPED on this machine into a failure.
@@ -33,6 +34,9 @@ for kind in "${kinds[@]}"; do
     "$ROOT"/tests/integration/*.test.mjs || failed+=("integration:$kind")
   log "conformance ($kind)"
   MCP_SIDECAR_BIN="$dir/src/mcp-sidecar" node "$ROOT/tests/conformance/run.mjs" || failed+=("conformance:$kind")
+  log "conformance, server mode ($kind): the fixture directly, behind the sidecar, and behind sidecar + mTLS gate"
+  MCP_SIDECAR_BIN="$dir/src/mcp-sidecar" node "$ROOT/tests/conformance/server.mjs" ||
+    failed+=("conformance-server:$kind")
   if [ "$kind" = asan ]; then
     log "fuzzers (short run)"
     "$ROOT/scripts/fuzz.sh" "${MCP_FUZZ_SECONDS:-10}" || failed+=("fuzz")
