@@ -24,6 +24,7 @@ class Api {
       CallLog& calls, std::function<std::uint64_t()> random64, std::string version);
 
   asio::awaitable<void> handle(http::Request& req, http::Exchange& ex);
+  void close_sessions() { mcp_.close_sessions(); }
 
  private:
   // POST .../tools/{tool}: the body is the arguments. POST .../tools/{tool}/retry: the body is

@@ -3,6 +3,9 @@
 #include "telemetry/log.hpp"
 #include "telemetry/metrics.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
 #include <array>
 #include <cstdio>
 
@@ -11,6 +14,7 @@ namespace mcp_sidecar::outbound {
 namespace {
 
 constexpr auto kSweepEvery = std::chrono::seconds(1);
+constexpr auto kCloseTimeout = std::chrono::seconds(5);
 
 void count(Metrics& metrics, const char* event) {
   metrics.client_session_events_total.Add({{"event", event}}).Increment();
@@ -57,6 +61,7 @@ void ClientSessions::sweep() {
   for (auto it = sessions_.begin(); it != sessions_.end();) {
     if (it->second->busy == 0 && !it->second->stream_wake && now - it->second->last_used >= idle_timeout_) {
       count(metrics_, "expired");
+      end(*it->second);
       it = sessions_.erase(it);
     } else {
       ++it;
@@ -106,13 +111,34 @@ bool ClientSessions::erase(std::string_view id, std::string_view server) {
   sessions_.erase(it);
   count(metrics_, "deleted");
   gauge_.Set(static_cast<double>(sessions_.size()));
-  // What it still waits for ends now: requests upstream are cancelled, questions unanswered,
-  // its event stream closed.
-  session->closed = true;
-  if (session->stream_wake) session->stream_wake->notify_all();
-  auto inflight = session->inflight;
-  for (auto& [_, cancel] : inflight) cancel->cancel();
+  end(*session);
   return true;
+}
+
+void ClientSessions::close_all() {
+  auto sessions = std::move(sessions_);
+  sessions_.clear();
+  for (auto& [_, session] : sessions) end(*session);
+  gauge_.Set(0);
+}
+
+void ClientSessions::end(ClientSession& session) {
+  // What it still waits for ends now: requests upstream are cancelled, questions unanswered,
+  // its event stream closed, its own upstream session ended.
+  session.closed = true;
+  if (session.stream_wake) session.stream_wake->notify_all();
+  auto inflight = session.inflight;
+  for (auto& [_, cancel] : inflight) cancel->cancel();
+  end_dedicated(session);
+}
+
+void ClientSessions::end_dedicated(ClientSession& session) {
+  if (auto dedicated = std::move(session.dedicated)) {
+    asio::co_spawn(
+        session.executor,
+        [dedicated]() -> asio::awaitable<void> { co_await dedicated->close(Clock::now() + kCloseTimeout); },
+        asio::detached);
+  }
 }
 
 }  // namespace mcp_sidecar::outbound

@@ -54,11 +54,19 @@ struct ClientSession {
   bool closed = false;       // ended: its stream stops
   std::deque<json> outbox;
   Notifier* stream_wake = nullptr;  // set while the stream's writer waits
+  // Queues a message for the client's stream (bounded: the oldest is dropped first).
   void send(json message) {
     if (closed) return;
+    if (outbox.size() >= kMaxOutbox) outbox.pop_front();
     outbox.push_back(std::move(message));
     if (stream_wake) stream_wake->notify_all();
   }
+  static constexpr std::size_t kMaxOutbox = 1024;
+
+  // A session with the upstream of this client's own, for state that cannot be shared (its
+  // resource subscriptions); closed when the client session ends.
+  std::shared_ptr<UpstreamSession> dedicated;
+  asio::any_io_executor executor;  // where `dedicated` is closed
 
   // True when the client declared the capability a server-to-client request needs.
   bool can_answer(std::string_view method) const;
@@ -82,9 +90,19 @@ class ClientSessions {
   // Ends a session (DELETE): its requests in flight are cancelled.
   bool erase(std::string_view id, std::string_view server);
   std::size_t size() const { return sessions_.size(); }
+  // Shutdown: every session ends (streams close, dedicated upstream sessions are closed).
+  void close_all();
 
  private:
   void sweep();
+  // Ends a session: its stream closes, its requests are cancelled, its dedicated upstream
+  // session is closed.
+  static void end(ClientSession& session);
+ public:
+  // Closes a client session's dedicated upstream session in the background.
+  static void end_dedicated(ClientSession& session);
+
+ private:
 
   int max_;
   milliseconds idle_timeout_;

@@ -103,6 +103,7 @@ class LegacySseSession final : public UpstreamSession, public std::enable_shared
   const SessionInfo& info() const override { return info_; }
   bool era_contradicted() const override { return era_contradicted_; }
   void on_lost(std::function<void()> callback) override { on_lost_ = std::move(callback); }
+  void on_server_message(std::function<void(const json&)> handler) override { server_handler_ = std::move(handler); }
 
  private:
   struct Waiter {
@@ -262,6 +263,7 @@ class LegacySseSession final : public UpstreamSession, public std::enable_shared
       }
       case mcp::MessageKind::notification:
         if (msg["method"] == "notifications/progress") return progress(msg);
+        if (server_handler_ && msg["method"] == "notifications/resources/updated") return server_handler_(msg);
         // Other notifications (logging) belong to a request only when it is the one in flight.
         if (waiters_.size() == 1 && waiters_.begin()->second->options.on_message)
           waiters_.begin()->second->options.on_message(msg);
@@ -352,6 +354,7 @@ class LegacySseSession final : public UpstreamSession, public std::enable_shared
   bool pumping_ = false;
   bool era_contradicted_ = false;
   Notifier pump_done_;
+  std::function<void(const json&)> server_handler_;
   std::function<void()> on_lost_;
   std::string failure_reason_;
 };

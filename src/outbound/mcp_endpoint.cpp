@@ -101,11 +101,15 @@ json McpEndpoint::offered_capabilities(const SessionInfo& info, bool session_cli
   const json& up = info.capabilities;
   json caps = json::object();
   if (up.contains("tools")) caps["tools"] = {{"listChanged", false}};
-  if (up.contains("resources")) caps["resources"] = json::object();
+  if (up.contains("resources")) {
+    caps["resources"] = json::object();
+    // Subscriptions are per client: a session client gets its own upstream session for them.
+    if (session_client && info.era != Era::stateless && member(up["resources"], "subscribe") == true)
+      caps["resources"]["subscribe"] = true;
+  }
   if (up.contains("prompts")) caps["prompts"] = json::object();
   if (up.contains("completions")) caps["completions"] = json::object();
   if (up.contains("logging")) caps["logging"] = json::object();
-  (void)session_client;
   return caps;
 }
 
@@ -296,11 +300,22 @@ asio::awaitable<void> McpEndpoint::handle_session(http::Request& req, http::Exch
     sessions_.erase(session_id, upstream.name());
     co_return co_await send(ex, http::make_response(200, std::string(), "application/json", version));
   }
+  if (req.method() == bhttp::verb::get) {
+    // The session's own stream: what the server sends unasked for this client (updates of the
+    // resources it subscribed to).
+    if (session->stream_wake)
+      co_return co_await send(ex, rpc_error(409, nullptr, mcp::kInvalidRequest,
+                                            "this session's event stream is already open", version));
+    http::StreamHead head{bhttp::status::ok, version};
+    head.set(bhttp::field::content_type, "text/event-stream");
+    head.set(bhttp::field::cache_control, "no-cache");
+    if (co_await ex.begin_stream(std::move(head))) co_await pump_stream(ex, *session);
+    co_await ex.end_stream();
+    co_return;
+  }
   if (req.method() != bhttp::verb::post) {
-    // The sidecar pushes nothing unasked (it offers no list_changed or subscriptions).
-    auto res = rpc_error(405, nullptr, mcp::kInvalidRequest, "Method not allowed: no server-initiated stream here",
-                         version);
-    res.set(bhttp::field::allow, "POST, DELETE");
+    auto res = rpc_error(405, nullptr, mcp::kInvalidRequest, "Method not allowed", version);
+    res.set(bhttp::field::allow, "GET, POST, DELETE");
     co_return co_await send(ex, std::move(res));
   }
   if (auto pv = req[mcp::kProtocolVersionHeader]; !pv.empty() && !mcp::is_session_revision(pv))
@@ -368,26 +383,31 @@ asio::awaitable<void> McpEndpoint::handle_legacy_stream(http::Request& req, http
                                    "\n\n");
   // The session lives as long as its stream: what the client asks is answered here, and when
   // the client leaves, its requests in flight are cancelled.
+  if (here) co_await pump_stream(ex, *session);
+  sessions_.erase(id, upstream.name());
+  co_await ex.end_stream();
+}
+
+asio::awaitable<void> McpEndpoint::pump_stream(http::Exchange& ex, ClientSession& session) {
+  bool here = true;
   Notifier wake(co_await asio::this_coro::executor);
   ex.watch_client([&] {
     here = false;
     wake.notify_all();
   });
-  session->stream_wake = &wake;
-  while (here && !session->closed) {
-    while (here && !session->outbox.empty()) {
-      auto message = std::move(session->outbox.front());
-      session->outbox.pop_front();
+  session.stream_wake = &wake;
+  while (here && !session.closed) {
+    while (here && !session.outbox.empty()) {
+      auto message = std::move(session.outbox.front());
+      session.outbox.pop_front();
       here = co_await ex.write_chunk("event: message\ndata: " + message.dump() + "\n\n");
     }
-    if (!here || session->closed) break;
+    if (!here || session.closed) break;
     // A quiet stream is probed now and then, so a client gone without a word is noticed.
-    if (!co_await wake.wait_until(Clock::now() + std::chrono::seconds(15)) && session->outbox.empty())
+    if (!co_await wake.wait_until(Clock::now() + std::chrono::seconds(15)) && session.outbox.empty())
       here = co_await ex.write_chunk(": keepalive\n\n");
   }
-  session->stream_wake = nullptr;
-  sessions_.erase(id, upstream.name());
-  co_await ex.end_stream();
+  session.stream_wake = nullptr;
 }
 
 asio::awaitable<void> McpEndpoint::handle_legacy_post(http::Request& req, http::Exchange& ex, Upstream& upstream,
@@ -484,6 +504,8 @@ asio::awaitable<Answer> McpEndpoint::serve(Caller& caller, Upstream& upstream, c
   if (method == "tools/call") co_return co_await call_tool(caller, upstream, message);
   if (forwarded(method)) co_return co_await forward(caller, upstream, message);
   if (caller.session && method == "ping") co_return Answer{200, mcp::make_result(id, json::object()), {}};
+  if (caller.session && (method == "resources/subscribe" || method == "resources/unsubscribe"))
+    co_return co_await subscription(caller, upstream, message);
   if (caller.session && method == "logging/setLevel") {
     const json& level = member(message["params"], "level");
     if (!log_severity(level))
@@ -624,6 +646,41 @@ asio::awaitable<Answer> McpEndpoint::forward(Caller& caller, Upstream& upstream,
   } else {
     for (const char* key : {"resultType", "ttlMs", "cacheScope"}) result.erase(key);
   }
+  co_return Answer{200, mcp::make_result(id, std::move(result)), {}};
+}
+
+asio::awaitable<Answer> McpEndpoint::subscription(Caller& caller, Upstream& upstream, const json& message) {
+  const std::string method = message["method"];
+  const json& id = message["id"];
+  auto& session = *caller.session;
+  const auto deadline = upstream.call_deadline();
+  auto info = co_await upstream.server_info(deadline);
+  if (!info) co_return failure(caller, id, info.error());
+  if (!offered_capabilities(info.value(), true)["resources"].contains("subscribe"))
+    co_return Answer{200, mcp::make_error(id, mcp::kMethodNotFound, "Method not found"), {}};
+  if (!session.dedicated || !session.dedicated->alive()) {
+    if (method == "resources/unsubscribe") co_return Answer{200, mcp::make_result(id, json::object()), {}};
+    // Subscriptions belong to this client alone: they live on an upstream session of its own,
+    // whose resource updates go to this client's stream.
+    auto opened = co_await upstream.open_dedicated(deadline);
+    if (!opened) co_return failure(caller, id, opened.error());
+    if (session.dedicated) ClientSessions::end_dedicated(session);
+    session.dedicated = std::move(opened).value();
+    session.executor = co_await asio::this_coro::executor;
+    std::weak_ptr<ClientSession> weak = caller.session;
+    session.dedicated->on_server_message([weak](const json& msg) {
+      if (auto s = weak.lock(); s && msg["method"] == "notifications/resources/updated") s->send(msg);
+    });
+  }
+  RpcOptions options{.deadline = deadline};
+  options.cancel = &caller.cancel;
+  auto dedicated = session.dedicated;  // kept while the request is on it
+  auto reply = co_await dedicated->request(method, upstream_params(message["params"]), options);
+  if (!reply) co_return failure(caller, id, reply.error());
+  if (auto err = reply->find("error"); err != reply->end())
+    co_return failure(caller, id, Error{ErrorCode::upstream_rpc_error, "the upstream answered with an error", *err});
+  json result = member(reply.value(), "result");
+  if (!result.is_object()) result = json::object();
   co_return Answer{200, mcp::make_result(id, std::move(result)), {}};
 }
 

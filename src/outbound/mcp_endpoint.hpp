@@ -35,6 +35,8 @@ class McpEndpoint {
               std::function<std::uint64_t()> random64, std::string version);
 
   asio::awaitable<void> handle(http::Request& req, http::Exchange& ex, Upstream& upstream);
+  // Shutdown: every client session ends.
+  void close_sessions() { sessions_.close_all(); }
   // 2024-11-05 HTTP+SSE clients (outbound.legacy_sse_endpoint): GET /mcp/{server}/sse is the
   // client's event stream, the first event naming POST /mcp/{server}/messages?sessionId=...,
   // where each message is accepted with 202 and answered on the stream.
@@ -64,6 +66,11 @@ class McpEndpoint {
   asio::awaitable<Answer> list_tools(Caller& caller, Upstream& upstream, const json& id);
   asio::awaitable<Answer> call_tool(Caller& caller, Upstream& upstream, const json& message);
   asio::awaitable<Answer> forward(Caller& caller, Upstream& upstream, const json& message);
+  // resources/subscribe and /unsubscribe of a session client, on its dedicated upstream session.
+  asio::awaitable<Answer> subscription(Caller& caller, Upstream& upstream, const json& message);
+  // Writes what the session queues for its client to `ex` (an open event stream) until the
+  // session ends or the client leaves.
+  static asio::awaitable<void> pump_stream(http::Exchange& ex, ClientSession& session);
   // Asks the session client a server-to-client request and waits for its answer.
   asio::awaitable<Result<json>> ask(Caller& caller, const std::string& method, const json& params,
                                     TimePoint deadline);

@@ -59,6 +59,7 @@ json Outbound::debug_pools() const {
 
 asio::awaitable<void> Outbound::close(TimePoint deadline) {
   server_.close_all();
+  api_.close_sessions();
   // Every upstream closes its sessions at the same time.
   auto ex = co_await asio::this_coro::executor;
   struct Pending {

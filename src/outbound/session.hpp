@@ -108,6 +108,10 @@ class UpstreamSession {
   // A session with a life of its own (an HTTP+SSE event stream) reports its loss as it happens,
   // so the pool evicts it before a caller meets it. Others are found dead when used.
   virtual void on_lost(std::function<void()> callback) {}
+  // Messages the server sends outside any request (resource updates): a session that can
+  // receive them (an HTTP+SSE stream; a Streamable HTTP session, which opens its GET stream for
+  // this) passes each to `handler` until it closes. Others never call it.
+  virtual void on_server_message(std::function<void(const json&)> handler) {}
   virtual const SessionInfo& info() const = 0;
 };
 

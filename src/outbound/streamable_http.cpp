@@ -28,6 +28,12 @@ using wire::transport_error;
 // After the response event, how long the rest of an SSE stream may take to end before the
 // connection is given up instead of reused.
 constexpr auto kStreamTailWait = std::chrono::milliseconds(200);
+// The standalone GET stream: connect/answer bound, a quiet stream's read window (then it is
+// opened again), the pause between attempts, and how many failures in a row end it.
+constexpr auto kStandaloneConnect = std::chrono::seconds(10);
+constexpr auto kStandaloneQuiet = std::chrono::minutes(5);
+constexpr auto kStandalonePause = std::chrono::seconds(1);
+constexpr int kStandaloneAttempts = 3;
 bool is_timeout(const boost::system::error_code& ec) { return ec == boost::beast::error::timeout; }
 
 // The state of one request while its answer is awaited, across stream resumptions.
@@ -104,9 +110,17 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     co_return Result<void>{};
   }
 
+  void on_server_message(std::function<void(const json&)> handler) override {
+    if (stateless_ || server_handler_) return;
+    server_handler_ = std::move(handler);
+    asio::co_spawn(
+        pool_.executor(), [self = shared_from_this()] { return self->standalone_stream(); }, asio::detached);
+  }
+
   asio::awaitable<void> close(TimePoint deadline) override {
     if (closed_) co_return;
     closed_ = true;
+    if (standalone_) standalone_->close();
     if (stateless_ || info_.session_id.empty() || !alive_) co_return;
     auto lease = co_await pool_.acquire(deadline);
     if (!lease) co_return;
@@ -370,6 +384,60 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     co_return make_error(ErrorCode::unavailable, "upstream stream kept ending before the response");
   }
 
+  // The session's GET stream, for what the server sends outside any request; opened again
+  // (after a pause) when it ends, until the session closes or the server says it has none.
+  asio::awaitable<void> standalone_stream() {
+    int failures = 0;
+    while (alive_ && !closed_ && failures < kStandaloneAttempts) {
+      auto lease = co_await pool_.acquire(Clock::now() + kStandaloneConnect);
+      if (lease && !closed_) {
+        auto& conn = *lease.value();
+        standalone_ = &conn;
+        const auto status = co_await read_standalone(conn);
+        standalone_ = nullptr;
+        if (status == 405) co_return;  // the server offers no such stream
+        failures = status == 200 ? 0 : failures + 1;
+      } else {
+        ++failures;
+      }
+      if (!closed_) co_await sleep_for(kStandalonePause);
+    }
+  }
+
+  // One GET stream, read to its end; returns its HTTP status (0: it never answered).
+  asio::awaitable<unsigned> read_standalone(http::ClientConnection& conn) {
+    auto req = build(bhttp::verb::get, {}, {});
+    if (co_await conn.write(req, Clock::now() + kStandaloneConnect)) co_return 0;
+    http::ResponseParser parser;
+    parser.header_limit(64 << 10);
+    if (co_await conn.read_header(parser, Clock::now() + kStandaloneConnect)) co_return 0;
+    const unsigned status = parser.get().result_int();
+    if (status == 404) lose("session_gone");
+    if (status != 200 || !parser.get()[bhttp::field::content_type].starts_with("text/event-stream")) co_return status;
+    parser.body_limit(boost::none);
+    mcp::SseParser sse(settings_.max_response_bytes);
+    auto on_event = [&](mcp::SseEvent& ev) {
+      if (ev.data.empty()) return true;
+      auto msg = mcp::parse_json(ev.data);
+      if (!msg) return true;
+      if (mcp::classify(*msg) == mcp::MessageKind::request) {
+        if ((*msg)["method"] == "ping") send_in_background(mcp::make_result((*msg)["id"], json::object()));
+        else
+          send_in_background(mcp::make_error((*msg)["id"], mcp::kMethodNotFound, "not on this stream"));
+      } else if (mcp::classify(*msg) == mcp::MessageKind::notification && server_handler_) {
+        server_handler_(*msg);
+      }
+      return true;
+    };
+    while (!closed_ && !parser.is_done()) {
+      if (co_await conn.read_some(parser, Clock::now() + kStandaloneQuiet)) break;
+      sse.feed(parser.get().body(), on_event);
+      parser.get().body().clear();
+      if (sse.failed()) break;
+    }
+    co_return status;
+  }
+
   // Server-to-client traffic on a request's stream.
   void dispatch(const json& msg, Pending& p) {
     if (msg.is_array()) {
@@ -501,6 +569,8 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
   std::int64_t next_id_ = 1;
   bool alive_ = true;
   bool closed_ = false;
+  std::function<void(const json&)> server_handler_;
+  http::ClientConnection* standalone_ = nullptr;  // the GET stream's connection while it is open
   bool era_contradicted_ = false;
   std::string failure_reason_;
 };

@@ -296,6 +296,17 @@ asio::awaitable<Result<SessionInfo>> Upstream::server_info(TimePoint deadline) {
   co_return acquired.value()->session->info();
 }
 
+asio::awaitable<Result<std::shared_ptr<UpstreamSession>>> Upstream::open_dedicated(TimePoint deadline) {
+  if (!era()) {
+    // Not detected yet: the pool's first session concludes it.
+    auto info = co_await server_info(deadline);
+    if (!info) co_return std::move(info).error();
+  }
+  auto session = make_session(connections_, settings_, era().value_or(Era::sessions));
+  if (auto opened = co_await session->open(deadline); !opened) co_return std::move(opened).error();
+  co_return session;
+}
+
 asio::awaitable<Result<json>> Upstream::call_tool(const std::string& tool, json arguments, const std::string& case_id,
                                                   TimePoint deadline, const CallExtras& extras) {
   auto admitted = admit();

@@ -69,6 +69,10 @@ class Upstream {
   // instructions), opening one if none is ready.
   asio::awaitable<Result<SessionInfo>> server_info(TimePoint deadline);
 
+  // A session of its own for one client whose state cannot be shared (resource
+  // subscriptions), outside the pool, in the era the pool speaks. The caller closes it.
+  asio::awaitable<Result<std::shared_ptr<UpstreamSession>>> open_dedicated(TimePoint deadline);
+
   // The upstream's tools, from the cache or fetched (all pages of tools/list). The cache keeps
   // a result for the server's ttlMs (2026-07-28) or outbound.tools_cache_ttl, and a result the
   // server scoped `private` only while the sidecar's credentials stay the same.

@@ -23,7 +23,7 @@ import { Client as V2Client, StreamableHTTPClientTransport as V2Http } from '../
 import { Client as V1Client } from '../../examples/kyc/node_modules/@modelcontextprotocol/sdk/dist/esm/client/index.js';
 import { StreamableHTTPClientTransport as V1Http } from '../../examples/kyc/node_modules/@modelcontextprotocol/sdk/dist/esm/client/streamableHttp.js';
 import { SSEClientTransport as V1Sse } from '../../examples/kyc/node_modules/@modelcontextprotocol/sdk/dist/esm/client/sse.js';
-import { CallToolResultSchema, ElicitRequestSchema } from '../../examples/kyc/node_modules/@modelcontextprotocol/sdk/dist/esm/types.js';
+import { CallToolResultSchema, ElicitRequestSchema, ResourceUpdatedNotificationSchema } from '../../examples/kyc/node_modules/@modelcontextprotocol/sdk/dist/esm/types.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const FIXTURE = path.resolve(HERE, '../conformance/fixture-server.mjs');
@@ -402,3 +402,41 @@ function printMatrix() {
     'passes one on only while exactly one request is in flight on that upstream session (pool_size 1, one call at a time here).');
   console.log(out.join('\n'));
 }
+
+// State that cannot be shared: a client's resource subscriptions live on an upstream session of
+// its own (not the pooled one), and the updates reach that client's GET stream only.
+test('resource subscriptions: each subscribing client gets its own upstream session; updates reach the subscriber only', { timeout: CELL_MS }, async (t) => {
+  if (missing) return skipOrFail(t, `the fixture's SDKs are not installed (${missing})`);
+  const sessions = fixture('sessions');
+  const initializes = () => sessions.trace().filter((l) => (l.rpc ?? []).includes('initialize')).length;
+  const connect = async () => {
+    const updates = [];
+    const client = new V1Client({ name: 'matrix-subscriber', version: '1.0.0' }, { capabilities: {} });
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => { updates.push(n.params.uri); });
+    await client.connect(new V1Http(new URL(`${sidecar.outbound}/mcp/sessions`)), { timeout: CALL_MS });
+    return { client, updates };
+  };
+  const a = await connect();
+  const b = await connect();
+  try {
+    assert.equal(a.client.getServerCapabilities().resources?.subscribe, true);
+    await b.client.listResources();  // the pooled session exists before anyone subscribes
+    const before = initializes();
+    assert.deepEqual(await a.client.subscribeResource({ uri: 'test://watched-resource' }), {});
+    // The fixture announces an update of the resource on the subscribing session's GET stream.
+    await until(() => a.updates.length > 0, { what: 'the resource update at the subscriber' });
+    assert.deepEqual(a.updates, ['test://watched-resource']);
+    assert.equal(initializes(), before + 1, 'the subscription did not get an upstream session of its own');
+    // B shares the pool, not A's session: a call of B's and a second update of A's (A
+    // subscribes again) come and go, and B has seen no update.
+    await b.client.listResources();
+    assert.deepEqual(await a.client.subscribeResource({ uri: 'test://watched-resource' }), {});
+    await until(() => a.updates.length > 1, { what: 'the second update at the subscriber' });
+    assert.equal(initializes(), before + 1, 'a second subscription opened another upstream session');
+    assert.deepEqual(b.updates, []);
+    assert.deepEqual(await a.client.unsubscribeResource({ uri: 'test://watched-resource' }), {});
+  } finally {
+    await a.client.close();
+    await b.client.close();
+  }
+});
