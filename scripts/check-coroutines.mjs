@@ -22,6 +22,13 @@ for (const f of files) {
   for (const m of text.matchAll(/co_await\b/g)) {
     const end = text.indexOf(';', m.index);
     const stmt = text.slice(m.index, end);
+    // An argument list with a co_await and then a lambda temporary (`co_spawn(co_await ex, [..] {..})`).
+    if (/^co_await\s+[\w:.>-]+\s*,\s*\[/.test(stmt)) {
+      const line = text.slice(0, m.index).split('\n').length;
+      console.log(`${path.relative(root, f)}:${line}: lambda temporary in a co_await statement: ${stmt.replace(/\s+/g, ' ').slice(0, 80)}`);
+      bad++;
+      continue;
+    }
     if (/->\s*asio::awaitable|\[[^\]]*\]\s*\(/.test(stmt)) continue;  // a lambda body: its own statements
     // ...and the statement so far: `T x{a, co_await b}` puts the co_await inside the braces.
     const starts = [';', '{\n', '}\n'].map((t) => text.lastIndexOf(t, m.index) + t.length);

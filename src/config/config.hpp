@@ -88,16 +88,16 @@ struct OutboundConfig {
   int pool_size = 2;
   Millis call_timeout{30'000};
   Millis connect_timeout{5'000};
-  Millis heartbeat_interval{15'000};         // 0 = off
-  Millis heartbeat_timeout{5'000};           // a heartbeat not answered within this evicts the session
-  bool timeout_resets_on_progress = false;   // progress notifications restart the call timeout...
-  Millis max_call_timeout{600'000};          // ...but never past this
-  int max_stream_resumptions = 5;            // GET + Last-Event-ID attempts per request
-  Millis session_open_timeout{10'000};       // initialize + initialized, per attempt
-  Millis tools_refresh_min_interval{5'000};  // an unknown tool refreshes tools/list at most this often
-  Millis tools_cache_ttl{300'000};           // tools/list is fetched again after this
-  bool legacy_sse_endpoint = false;          // /mcp/{server}/sse for 2024-11-05 HTTP+SSE clients
-  int max_client_sessions = 1024;            // MCP endpoint sessions of session-revision clients
+  Millis heartbeat_interval{15'000};            // 0 = off
+  Millis heartbeat_timeout{5'000};              // a heartbeat not answered within this evicts the session
+  bool timeout_resets_on_progress = false;      // progress notifications restart the call timeout...
+  Millis max_call_timeout{600'000};             // ...but never past this
+  int max_stream_resumptions = 5;               // GET + Last-Event-ID attempts per request
+  Millis session_open_timeout{10'000};          // initialize + initialized, per attempt
+  Millis tools_refresh_min_interval{5'000};     // an unknown tool refreshes tools/list at most this often
+  Millis tools_cache_ttl{300'000};              // tools/list is fetched again after this
+  bool legacy_sse_endpoint = false;             // /mcp/{server}/sse for 2024-11-05 HTTP+SSE clients
+  int max_client_sessions = 1024;               // MCP endpoint sessions of session-revision clients
   Millis client_session_idle_timeout{600'000};  // such a session unused this long is forgotten
   RetryConfig retry;
   CaseIdConfig case_id;

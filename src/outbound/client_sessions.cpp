@@ -23,8 +23,8 @@ void count(Metrics& metrics, const char* event) {
 }  // namespace
 
 std::optional<int> log_severity(const json& level) {
-  static constexpr std::array<std::string_view, 8> kLevels = {"debug",   "info",     "notice", "warning",
-                                                              "error",   "critical", "alert",  "emergency"};
+  static constexpr std::array<std::string_view, 8> kLevels = {"debug", "info",     "notice", "warning",
+                                                              "error", "critical", "alert",  "emergency"};
   if (!level.is_string()) return std::nullopt;
   const auto& text = level.get_ref<const std::string&>();
   for (std::size_t i = 0; i < kLevels.size(); ++i)

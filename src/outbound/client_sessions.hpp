@@ -98,12 +98,12 @@ class ClientSessions {
   // Ends a session: its stream closes, its requests are cancelled, its dedicated upstream
   // session is closed.
   static void end(ClientSession& session);
+
  public:
   // Closes a client session's dedicated upstream session in the background.
   static void end_dedicated(ClientSession& session);
 
  private:
-
   int max_;
   milliseconds idle_timeout_;
   std::function<std::uint64_t()> random64_;

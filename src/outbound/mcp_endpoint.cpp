@@ -20,8 +20,9 @@ namespace bhttp = boost::beast::http;
 namespace {
 
 const std::vector<std::string> kServedRevisions = {std::string(mcp::kStatelessRevision)};
-constexpr int kSessionNotFound = -32001;  // what the SDKs answer for an unknown session
-constexpr int kMaxInputRounds = 8;        // input_required rounds bridged for one request
+constexpr int kSessionNotFound = -32001;                    // what the SDKs answer for an unknown session
+constexpr int kMaxInputRounds = 8;                          // input_required rounds bridged for one request
+constexpr std::string_view kParkedPrefix = "mcp-sidecar:";  // requestState of a parked call
 
 // Requests passed to the upstream as they are (all of them read-only).
 bool forwarded(std::string_view method) {
@@ -119,10 +120,10 @@ Answer McpEndpoint::failure(const Caller& caller, const json& id, const Error& e
     // A JSON-RPC error from the upstream is the client's answer as it was. For a 2026-07-28
     // client, -32020/-32021/-32022 are 400s and an unknown method a 404, as that revision says.
     const int code = mcp::error_code_of(e.detail);
-    a.status = !caller.modern()                           ? 200
-               : mcp::is_modern_error(400, code)          ? 400
-               : code == mcp::kMethodNotFound             ? 404
-                                                          : 200;
+    a.status = !caller.modern()                  ? 200
+               : mcp::is_modern_error(400, code) ? 400
+               : code == mcp::kMethodNotFound    ? 404
+                                                 : 200;
     a.message = {{"jsonrpc", "2.0"}, {"id", id}, {"error", e.detail}};
   } else {
     // The sidecar's own failures: a 2026-07-28 client sees their HTTP status (503 + Retry-After,
@@ -187,7 +188,8 @@ asio::awaitable<void> McpEndpoint::handle_modern(http::Request& req, http::Excha
   auto relay = std::make_shared<Relay>(co_await asio::this_coro::executor);
   Caller caller{req, version, nullptr, std::move(relay)};
   const json& meta = member(message["params"], "_meta");
-  if (const json& caps = member(meta, mcp::kMetaClientCapabilities.data()); caps.is_object()) caller.capabilities = caps;
+  if (const json& caps = member(meta, mcp::kMetaClientCapabilities.data()); caps.is_object())
+    caller.capabilities = caps;
   if (const json& level = member(meta, mcp::kMetaLogLevel.data()); !level.is_null()) {
     if (!log_severity(level))
       co_return co_await send(ex, rpc_error(400, id, mcp::kInvalidParams, "unknown logLevel", version));
@@ -202,14 +204,14 @@ asio::awaitable<void> McpEndpoint::handle_modern(http::Request& req, http::Excha
       for (const auto& [name, value] : a.headers) res.set(name, value);
       co_return co_await send(ex, std::move(res));
     }
-    json result = {{"supportedVersions", kServedRevisions},
-                   {"capabilities", offered_capabilities(info.value(), false)},
-                   {"resultType", "complete"},
-                   {"ttlMs", 0},
-                   {"cacheScope", "public"},
-                   {"_meta",
-                    {{std::string(mcp::kMetaServerInfo),
-                      {{"name", "mcp-sidecar/" + upstream.name()}, {"version", version_}}}}}};
+    json result = {
+        {"supportedVersions", kServedRevisions},
+        {"capabilities", offered_capabilities(info.value(), false)},
+        {"resultType", "complete"},
+        {"ttlMs", 0},
+        {"cacheScope", "public"},
+        {"_meta",
+         {{std::string(mcp::kMetaServerInfo), {{"name", "mcp-sidecar/" + upstream.name()}, {"version", version_}}}}}};
     if (!info.value().instructions.empty()) result["instructions"] = info.value().instructions;
     co_return co_await send(ex, http::make_json_response(200, mcp::make_result(id, std::move(result)), version));
   }
@@ -221,8 +223,9 @@ asio::awaitable<void> McpEndpoint::handle_modern(http::Request& req, http::Excha
 asio::awaitable<Result<json>> McpEndpoint::initialize_result(Upstream& upstream, const json& params, bool legacy) {
   const json& requested = member(params, "protocolVersion");
   if (!requested.is_string() || !member(params, "capabilities").is_object())
-    co_return Error{ErrorCode::bad_request, "initialize needs protocolVersion and capabilities",
-                    mcp::make_error(nullptr, mcp::kInvalidParams, "initialize needs protocolVersion and capabilities")["error"]};
+    co_return Error{
+        ErrorCode::bad_request, "initialize needs protocolVersion and capabilities",
+        mcp::make_error(nullptr, mcp::kInvalidParams, "initialize needs protocolVersion and capabilities")["error"]};
   // The client's revision when the sidecar speaks it on this transport, else the newest.
   const std::string& wanted = requested.get_ref<const std::string&>();
   const std::string revision = mcp::is_session_revision(wanted) || (legacy && wanted == mcp::kLegacySseRevision)
@@ -304,8 +307,8 @@ asio::awaitable<void> McpEndpoint::handle_session(http::Request& req, http::Exch
     // The session's own stream: what the server sends unasked for this client (updates of the
     // resources it subscribed to).
     if (session->stream_wake)
-      co_return co_await send(ex, rpc_error(409, nullptr, mcp::kInvalidRequest,
-                                            "this session's event stream is already open", version));
+      co_return co_await send(
+          ex, rpc_error(409, nullptr, mcp::kInvalidRequest, "this session's event stream is already open", version));
     http::StreamHead head{bhttp::status::ok, version};
     head.set(bhttp::field::content_type, "text/event-stream");
     head.set(bhttp::field::cache_control, "no-cache");
@@ -319,8 +322,8 @@ asio::awaitable<void> McpEndpoint::handle_session(http::Request& req, http::Exch
     co_return co_await send(ex, std::move(res));
   }
   if (auto pv = req[mcp::kProtocolVersionHeader]; !pv.empty() && !mcp::is_session_revision(pv))
-    co_return co_await send(
-        ex, rpc_error(400, nullptr, mcp::kInvalidRequest, "unsupported MCP-Protocol-Version", version));
+    co_return co_await send(ex,
+                            rpc_error(400, nullptr, mcp::kInvalidRequest, "unsupported MCP-Protocol-Version", version));
   if (auto ct = req[bhttp::field::content_type]; !ct.starts_with("application/json"))
     co_return co_await send(
         ex, rpc_error(415, nullptr, mcp::kInvalidRequest, "Content-Type must be application/json", version));
@@ -328,9 +331,9 @@ asio::awaitable<void> McpEndpoint::handle_session(http::Request& req, http::Exch
   if (!parsed) co_return co_await send(ex, rpc_error(400, nullptr, mcp::kParseError, "Parse error", version));
   json& message = *parsed;
   if (message.is_array())
-    co_return co_await send(ex, rpc_error(400, nullptr, mcp::kInvalidRequest,
-                                          "batches are not supported by this endpoint: send one message per POST",
-                                          version));
+    co_return co_await send(
+        ex, rpc_error(400, nullptr, mcp::kInvalidRequest,
+                      "batches are not supported by this endpoint: send one message per POST", version));
   if (take_non_request(*session, message))
     co_return co_await send(ex, http::make_response(202, std::string(), "application/json", version));
   if (mcp::classify(message) != mcp::MessageKind::request)
@@ -431,9 +434,9 @@ asio::awaitable<void> McpEndpoint::handle_legacy_post(http::Request& req, http::
   if (!parsed) co_return co_await send(ex, rpc_error(400, nullptr, mcp::kParseError, "Parse error", version));
   json& message = *parsed;
   if (message.is_array())
-    co_return co_await send(ex, rpc_error(400, nullptr, mcp::kInvalidRequest,
-                                          "batches are not supported by this endpoint: send one message per POST",
-                                          version));
+    co_return co_await send(
+        ex, rpc_error(400, nullptr, mcp::kInvalidRequest,
+                      "batches are not supported by this endpoint: send one message per POST", version));
   auto accepted = [&] { return http::make_response(202, std::string(), "application/json", version); };
   if (take_non_request(*session, message)) co_return co_await send(ex, accepted());
   if (mcp::classify(message) != mcp::MessageKind::request)
@@ -487,8 +490,7 @@ asio::awaitable<void> McpEndpoint::run_legacy_request(Upstream& upstream, std::s
 
 // ---- what both kinds of clients ask -------------------------------------------------------
 
-asio::awaitable<void> McpEndpoint::answer(Caller& caller, http::Exchange& ex, Upstream& upstream,
-                                          const json& message) {
+asio::awaitable<void> McpEndpoint::answer(Caller& caller, http::Exchange& ex, Upstream& upstream, const json& message) {
   // A client that leaves cancels what it asked for.
   ex.watch_client([&caller] { caller.cancel.cancel(); });
   co_await Relay::run(caller.relay, ex, caller.version, serve(caller, upstream, message));
@@ -684,14 +686,137 @@ asio::awaitable<Answer> McpEndpoint::subscription(Caller& caller, Upstream& upst
   co_return Answer{200, mcp::make_result(id, std::move(result)), {}};
 }
 
+struct McpEndpoint::ParkedCall {
+  explicit ParkedCall(asio::any_io_executor ex) : wake(ex) {}
+  std::string tool;
+  json capabilities;  // what the client can answer
+  json progress_token;
+  Cancellation cancel;
+  struct Question {
+    json request;  // {method, params}, as an input request
+    Reply reply;
+    json upstream_id;
+    bool asked = false;  // sent to the client in an input_required result
+  };
+  std::map<std::string, Question> questions;  // by input request key
+  std::uint64_t next_key = 1;
+  std::optional<Result<json>> result;  // the call's end
+  std::shared_ptr<Relay> relay;        // the client request attending the call now, if any
+  std::string token;                   // its requestState while parked
+  Notifier wake;
+};
+
+asio::awaitable<Result<json>> McpEndpoint::start_parked(Caller& caller, Upstream& upstream, const std::string& tool,
+                                                        json arguments, const std::string& case_id, TimePoint deadline,
+                                                        const json& progress_token) {
+  auto executor = co_await asio::this_coro::executor;
+  auto call = std::make_shared<ParkedCall>(executor);
+  call->tool = tool;
+  call->capabilities = caller.capabilities;
+  call->progress_token = progress_token;
+  Upstream::CallExtras extras;
+  extras.client_capabilities = caller.capabilities;
+  extras.want_progress = !call->progress_token.is_null();
+  extras.cancel = &call->cancel;
+  std::weak_ptr<ParkedCall> weak = call;
+  extras.on_message = [weak](const json& msg) {
+    auto c = weak.lock();
+    if (!c || !c->relay || msg["method"] != "notifications/progress" || c->progress_token.is_null()) return;
+    json progress = msg;
+    progress["params"]["progressToken"] = c->progress_token;
+    c->relay->push(std::move(progress));
+  };
+  extras.on_request = [this, weak, server = upstream.name()](const json& msg, Reply reply) {
+    auto c = weak.lock();
+    const std::string method = msg["method"];
+    const char* capability = method == "sampling/createMessage" ? "sampling"
+                             : method == "elicitation/create"   ? "elicitation"
+                             : method == "roots/list"           ? "roots"
+                                                                : nullptr;
+    const bool can = c && capability && c->capabilities.contains(capability);
+    metrics_.server_requests_total.Add({{"server", server}, {"outcome", can ? "relayed" : "refused"}}).Increment();
+    if (!can) return reply(mcp::make_error(msg["id"], mcp::kMethodNotFound, "the client cannot answer " + method));
+    json request = {{"method", method}};
+    if (msg.contains("params")) request["params"] = msg["params"];
+    c->questions["mcp-sidecar-" + std::to_string(c->next_key++)] = {std::move(request), std::move(reply), msg["id"]};
+    c->wake.notify_all();
+  };
+  // The call runs on its own: it may outlive this client request (parked), bounded by its deadline.
+  asio::co_spawn(
+      executor,
+      [this, call, &upstream, tool, arguments = std::move(arguments), case_id, deadline,
+       extras = std::move(extras)]() mutable -> asio::awaitable<void> {
+        auto r = co_await upstream.call_tool(tool, std::move(arguments), case_id, deadline, extras);
+        call->result = std::move(r);
+        for (auto& [_, q] : call->questions) q.reply = nullptr;  // nobody waits for these answers now
+        if (!call->token.empty()) parked_.erase(call->token);
+        call->wake.notify_all();
+      },
+      asio::detached);
+  co_return co_await attend(caller, std::move(call));
+}
+
+asio::awaitable<Result<json>> McpEndpoint::resume_parked(Caller& caller, const std::string& tool, const json& params) {
+  const std::string& token = params["requestState"].get_ref<const std::string&>();
+  auto it = parked_.find(token);
+  if (it == parked_.end() || it->second->tool != tool)
+    co_return Error{ErrorCode::bad_request, "unknown or expired requestState",
+                    mcp::make_error(nullptr, mcp::kInvalidParams, "unknown or expired requestState")["error"]};
+  auto call = it->second;
+  parked_.erase(it);
+  call->token.clear();
+  // The answers go back to the upstream, under the ids it asked with.
+  const json& responses = member(params, "inputResponses");
+  for (auto q = call->questions.begin(); q != call->questions.end();) {
+    const json& answer = member(responses, q->first.c_str());
+    if (q->second.asked && answer.is_object() && q->second.reply) {
+      q->second.reply(mcp::make_result(q->second.upstream_id, answer));
+      q = call->questions.erase(q);
+    } else {
+      q->second.asked = false;  // asked again
+      ++q;
+    }
+  }
+  co_return co_await attend(caller, std::move(call));
+}
+
+asio::awaitable<Result<json>> McpEndpoint::attend(Caller& caller, std::shared_ptr<ParkedCall> call) {
+  call->relay = caller.relay;
+  caller.cancel.arm([call] { call->cancel.cancel(); });  // a client leaving now ends the call
+  auto open_questions = [&] {
+    for (auto& [_, q] : call->questions)
+      if (!q.asked) return true;
+    return false;
+  };
+  while (!call->result && !open_questions() && !call->cancel.requested())
+    co_await call->wake.wait_until(Clock::now() + std::chrono::hours(1));  // the call's deadline ends it
+  caller.cancel.disarm();
+  call->relay = nullptr;
+  if (call->result) co_return std::move(*call->result);
+  if (call->cancel.requested()) co_return make_error(ErrorCode::cancelled, "the client cancelled the request");
+  // Parked: the client is asked, and its retry with this requestState continues the call.
+  json requests = json::object();
+  for (auto& [key, q] : call->questions) {
+    q.asked = true;
+    requests[key] = q.request;
+  }
+  char token[40];
+  std::snprintf(token, sizeof token, "%016llx%016llx", static_cast<unsigned long long>(random64_()),
+                static_cast<unsigned long long>(random64_()));
+  call->token = std::string(kParkedPrefix) + token;
+  parked_[call->token] = call;
+  json input = {
+      {"resultType", "input_required"}, {"inputRequests", std::move(requests)}, {"requestState", call->token}};
+  co_return input;
+}
+
 asio::awaitable<Answer> McpEndpoint::call_tool(Caller& caller, Upstream& upstream, const json& message) {
   const json& id = message["id"];
   const json& params = message["params"];
   const auto deadline = upstream.call_deadline();
-  if (!member(params, "name").is_string() ||
-      (params.contains("arguments") && !params["arguments"].is_object()))
-    co_return Answer{200, mcp::make_error(id, mcp::kInvalidParams, "tools/call needs a name and an arguments object"),
-                     {}};
+  if (!member(params, "name").is_string() || (params.contains("arguments") && !params["arguments"].is_object()))
+    co_return Answer{
+        200, mcp::make_error(id, mcp::kInvalidParams, "tools/call needs a name and an arguments object"), {}};
   const std::string tool = params["name"];
   json arguments = params.value("arguments", json::object());
   const json& meta = member(params, "_meta");
@@ -738,7 +863,19 @@ asio::awaitable<Answer> McpEndpoint::call_tool(Caller& caller, Upstream& upstrea
   for (const char* key : {"inputResponses", "requestState"})
     if (params.contains(key)) extras.retry[key] = params[key];
 
-  auto result = co_await upstream.call_tool(tool, arguments, case_id.value(), deadline, extras);
+  // A 2026-07-28 client in front of a session upstream that may ask it something.
+  const json& state = member(params, "requestState");
+  const bool bridged = caller.modern() && upstream.era() && *upstream.era() != Era::stateless &&
+                       (caller.capabilities.contains("elicitation") || caller.capabilities.contains("sampling") ||
+                        caller.capabilities.contains("roots"));
+  Result<json> result = make_error(ErrorCode::internal, "not called");
+  if (caller.modern() && state.is_string() && state.get_ref<const std::string&>().starts_with(kParkedPrefix))
+    result = co_await resume_parked(caller, tool, params);
+  else if (bridged)
+    result = co_await start_parked(caller, upstream, tool, arguments, case_id.value(), deadline,
+                                   member(member(params, "_meta"), "progressToken"));
+  else
+    result = co_await upstream.call_tool(tool, arguments, case_id.value(), deadline, extras);
   for (int round = 0; result && caller.session && input_required(result.value()); ++round) {
     // A 2026-07-28 upstream asks its input of a session client as server requests.
     if (round == kMaxInputRounds) {

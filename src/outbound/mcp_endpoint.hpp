@@ -26,6 +26,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 
 namespace mcp_sidecar::outbound {
 
@@ -46,6 +47,18 @@ class McpEndpoint {
 
  private:
   struct Caller;  // who asks, as the methods need it
+  struct ParkedCall;
+
+  // A session upstream's question during a 2026-07-28 client's call, bridged to that
+  // revision's input_required: the call goes on upstream, parked under a requestState of the
+  // sidecar's; the client's retry (that requestState and its inputResponses) delivers the
+  // answers and waits for what comes next.
+  asio::awaitable<Result<json>> start_parked(Caller& caller, Upstream& upstream, const std::string& tool,
+                                             json arguments, const std::string& case_id, TimePoint deadline,
+                                             const json& progress_token);
+  asio::awaitable<Result<json>> resume_parked(Caller& caller, const std::string& tool, const json& params);
+  // Waits for the call's end or its next questions (then parks it and returns input_required).
+  asio::awaitable<Result<json>> attend(Caller& caller, std::shared_ptr<ParkedCall> call);
 
   asio::awaitable<void> handle_modern(http::Request& req, http::Exchange& ex, Upstream& upstream, json message);
   asio::awaitable<void> handle_session(http::Request& req, http::Exchange& ex, Upstream& upstream,
@@ -72,8 +85,7 @@ class McpEndpoint {
   // session ends or the client leaves.
   static asio::awaitable<void> pump_stream(http::Exchange& ex, ClientSession& session);
   // Asks the session client a server-to-client request and waits for its answer.
-  asio::awaitable<Result<json>> ask(Caller& caller, const std::string& method, const json& params,
-                                    TimePoint deadline);
+  asio::awaitable<Result<json>> ask(Caller& caller, const std::string& method, const json& params, TimePoint deadline);
   // A 2026-07-28 upstream's input_required result, for a session client: each input request is
   // asked of the client as the server-to-client request it names; returns the retry's
   // {inputResponses, requestState}.
@@ -91,6 +103,7 @@ class McpEndpoint {
   std::function<std::uint64_t()> random64_;
   std::string version_;
   ClientSessions sessions_;
+  std::map<std::string, std::shared_ptr<ParkedCall>, std::less<>> parked_;  // by requestState
 };
 
 }  // namespace mcp_sidecar::outbound

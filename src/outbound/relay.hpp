@@ -41,7 +41,9 @@ class Relay {
     wake_.notify_all();
   }
   // Headers the stream's head carries when it opens before the answer (the case id).
-  void set_header(std::string name, std::string value) { head_headers_.emplace_back(std::move(name), std::move(value)); }
+  void set_header(std::string name, std::string value) {
+    head_headers_.emplace_back(std::move(name), std::move(value));
+  }
 
   // Runs `work` to its answer, passing on what was pushed meanwhile, then answers. The work is
   // bounded by its own deadline; the relay waits for it whatever the client does.

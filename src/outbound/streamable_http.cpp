@@ -215,8 +215,7 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     Pending p{is_request ? message["id"] : json(), options.deadline, options};
     auto result = co_await post(std::move(message), p);
     const bool cancelled = !result && options.cancel && options.cancel->requested();
-    if (cancelled)
-      result = Error{ErrorCode::cancelled, "the caller cancelled the request"};  // never resent
+    if (cancelled) result = Error{ErrorCode::cancelled, "the caller cancelled the request"};  // never resent
     // 2025 revisions cancel with a notification; in 2026-07-28 the closed stream is the signal.
     if (!result && p.sent && is_request && (cancelled || result.error().code == ErrorCode::timeout) &&
         !pool_.aborted() && !stateless_) {
@@ -421,7 +420,8 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
       auto msg = mcp::parse_json(ev.data);
       if (!msg) return true;
       if (mcp::classify(*msg) == mcp::MessageKind::request) {
-        if ((*msg)["method"] == "ping") send_in_background(mcp::make_result((*msg)["id"], json::object()));
+        if ((*msg)["method"] == "ping")
+          send_in_background(mcp::make_result((*msg)["id"], json::object()));
         else
           send_in_background(mcp::make_error((*msg)["id"], mcp::kMethodNotFound, "not on this stream"));
       } else if (mcp::classify(*msg) == mcp::MessageKind::notification && server_handler_) {

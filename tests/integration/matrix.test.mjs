@@ -190,14 +190,8 @@ const key = (client, upstream, behaviour) => `${client}|${upstream}|${behaviour}
 const NOT_APPLICABLE = {};
 
 // Behaviours the sidecar does not give yet: the subtest runs and asserts the real behaviour,
-// marked todo so that CI passes; each is in the report with its evidence.
+// marked todo so that CI passes (none now; a todo that passes shows as XPASS in the table).
 const TODO = {};
-for (const client of ['v2 auto client', 'v2 pinned 2026-07-28 client']) {
-  for (const upstream of ['sessions', 'sse']) {
-    TODO[key(client, upstream, 'elicitation')] =
-      'a session upstream\'s elicitation/create is refused for a 2026-07-28 client instead of being turned into an input_required result';
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The run.
