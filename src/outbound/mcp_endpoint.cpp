@@ -38,6 +38,20 @@ http::Response rpc_error(unsigned status, const json& id, int code, std::string_
 // Answers; whether the client was still there to read it changes nothing here.
 asio::awaitable<void> send(http::Exchange& ex, http::Response res) { co_await ex.respond(std::move(res)); }
 
+// The one JSON-RPC message a POST carries into `message`, or the response refusing the body.
+std::optional<http::Response> take_message(const http::Request& req, json& message, std::string_view batches) {
+  const unsigned version = req.version();
+  if (auto ct = req[bhttp::field::content_type]; !ct.starts_with("application/json"))
+    return rpc_error(415, nullptr, mcp::kInvalidRequest, "Content-Type must be application/json", version);
+  auto parsed = mcp::parse_json(req.body());
+  if (!parsed) return rpc_error(400, nullptr, mcp::kParseError, "Parse error", version);
+  if (parsed->is_array()) return rpc_error(400, nullptr, mcp::kInvalidRequest, batches, version);
+  message = std::move(*parsed);
+  return std::nullopt;
+}
+
+constexpr std::string_view kOnePerPost = "batches are not supported by this endpoint: send one message per POST";
+
 const json& member(const json& object, const char* key) {
   static const json none;
   if (!object.is_object()) return none;
@@ -147,15 +161,9 @@ asio::awaitable<void> McpEndpoint::handle(http::Request& req, http::Exchange& ex
     res.set(bhttp::field::allow, "POST");
     co_return co_await send(ex, std::move(res));
   }
-  if (auto ct = req[bhttp::field::content_type]; !ct.starts_with("application/json"))
-    co_return co_await send(
-        ex, rpc_error(415, nullptr, mcp::kInvalidRequest, "Content-Type must be application/json", version));
-  auto parsed = mcp::parse_json(req.body());
-  if (!parsed) co_return co_await send(ex, rpc_error(400, nullptr, mcp::kParseError, "Parse error", version));
-  json& message = *parsed;
-  if (message.is_array())
-    co_return co_await send(
-        ex, rpc_error(400, nullptr, mcp::kInvalidRequest, "batches are not part of revision 2026-07-28", version));
+  json message;
+  if (auto refused = take_message(req, message, "batches are not part of revision 2026-07-28"))
+    co_return co_await send(ex, std::move(*refused));
   switch (mcp::classify(message)) {
     case mcp::MessageKind::notification: {
       auto accepted = http::make_response(202, std::string(), "application/json", version);
@@ -324,16 +332,8 @@ asio::awaitable<void> McpEndpoint::handle_session(http::Request& req, http::Exch
   if (auto pv = req[mcp::kProtocolVersionHeader]; !pv.empty() && !mcp::is_session_revision(pv))
     co_return co_await send(ex,
                             rpc_error(400, nullptr, mcp::kInvalidRequest, "unsupported MCP-Protocol-Version", version));
-  if (auto ct = req[bhttp::field::content_type]; !ct.starts_with("application/json"))
-    co_return co_await send(
-        ex, rpc_error(415, nullptr, mcp::kInvalidRequest, "Content-Type must be application/json", version));
-  auto parsed = mcp::parse_json(req.body());
-  if (!parsed) co_return co_await send(ex, rpc_error(400, nullptr, mcp::kParseError, "Parse error", version));
-  json& message = *parsed;
-  if (message.is_array())
-    co_return co_await send(
-        ex, rpc_error(400, nullptr, mcp::kInvalidRequest,
-                      "batches are not supported by this endpoint: send one message per POST", version));
+  json message;
+  if (auto refused = take_message(req, message, kOnePerPost)) co_return co_await send(ex, std::move(*refused));
   if (take_non_request(*session, message))
     co_return co_await send(ex, http::make_response(202, std::string(), "application/json", version));
   if (mcp::classify(message) != mcp::MessageKind::request)
@@ -427,16 +427,8 @@ asio::awaitable<void> McpEndpoint::handle_legacy_post(http::Request& req, http::
   auto session = sessions_.find(session_id, upstream.name());
   if (!session || !session->legacy)
     co_return co_await send(ex, rpc_error(404, nullptr, kSessionNotFound, "Session not found", version));
-  if (auto ct = req[bhttp::field::content_type]; !ct.starts_with("application/json"))
-    co_return co_await send(
-        ex, rpc_error(415, nullptr, mcp::kInvalidRequest, "Content-Type must be application/json", version));
-  auto parsed = mcp::parse_json(req.body());
-  if (!parsed) co_return co_await send(ex, rpc_error(400, nullptr, mcp::kParseError, "Parse error", version));
-  json& message = *parsed;
-  if (message.is_array())
-    co_return co_await send(
-        ex, rpc_error(400, nullptr, mcp::kInvalidRequest,
-                      "batches are not supported by this endpoint: send one message per POST", version));
+  json message;
+  if (auto refused = take_message(req, message, kOnePerPost)) co_return co_await send(ex, std::move(*refused));
   auto accepted = [&] { return http::make_response(202, std::string(), "application/json", version); };
   if (take_non_request(*session, message)) co_return co_await send(ex, accepted());
   if (mcp::classify(message) != mcp::MessageKind::request)
