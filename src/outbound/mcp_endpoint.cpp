@@ -39,13 +39,15 @@ http::Response rpc_error(unsigned status, const json& id, int code, std::string_
 asio::awaitable<void> send(http::Exchange& ex, http::Response res) { co_await ex.respond(std::move(res)); }
 
 // The one JSON-RPC message a POST carries into `message`, or the response refusing the body.
+// `batches`: the refusal of a batch, or empty where the revision has them (2025-03-26).
 std::optional<http::Response> take_message(const http::Request& req, json& message, std::string_view batches) {
   const unsigned version = req.version();
   if (auto ct = req[bhttp::field::content_type]; !ct.starts_with("application/json"))
     return rpc_error(415, nullptr, mcp::kInvalidRequest, "Content-Type must be application/json", version);
   auto parsed = mcp::parse_json(req.body());
   if (!parsed) return rpc_error(400, nullptr, mcp::kParseError, "Parse error", version);
-  if (parsed->is_array()) return rpc_error(400, nullptr, mcp::kInvalidRequest, batches, version);
+  if (parsed->is_array() && (!batches.empty() || parsed->empty()))
+    return rpc_error(400, nullptr, mcp::kInvalidRequest, batches.empty() ? "an empty batch" : batches, version);
   message = std::move(*parsed);
   return std::nullopt;
 }
@@ -333,7 +335,11 @@ asio::awaitable<void> McpEndpoint::handle_session(http::Request& req, http::Exch
     co_return co_await send(ex,
                             rpc_error(400, nullptr, mcp::kInvalidRequest, "unsupported MCP-Protocol-Version", version));
   json message;
-  if (auto refused = take_message(req, message, kOnePerPost)) co_return co_await send(ex, std::move(*refused));
+  // 2025-03-26 has batches; later revisions removed them.
+  const bool batches = session->protocol_version == "2025-03-26";
+  if (auto refused = take_message(req, message, batches ? std::string_view() : kOnePerPost))
+    co_return co_await send(ex, std::move(*refused));
+  if (message.is_array()) co_return co_await answer_batch(req, ex, upstream, session, std::move(message));
   if (take_non_request(*session, message))
     co_return co_await send(ex, http::make_response(202, std::string(), "application/json", version));
   if (mcp::classify(message) != mcp::MessageKind::request)
@@ -353,6 +359,44 @@ asio::awaitable<void> McpEndpoint::handle_session(http::Request& req, http::Exch
   session->last_used = Clock::now();
   if (auto it = session->inflight.find(key); it != session->inflight.end() && it->second == &caller.cancel)
     session->inflight.erase(it);
+}
+
+asio::awaitable<void> McpEndpoint::answer_batch(http::Request& req, http::Exchange& ex, Upstream& upstream,
+                                                std::shared_ptr<ClientSession> session, json batch) {
+  const unsigned version = req.version();
+  json requests = json::array();
+  json refused = json::array();
+  for (auto& m : batch) {
+    if (take_non_request(*session, m)) continue;
+    if (mcp::classify(m) != mcp::MessageKind::request || m["method"] == "initialize")
+      refused.push_back(mcp::make_error(m.is_object() && m.contains("id") ? m["id"] : json(), mcp::kInvalidRequest,
+                                        "not a request this session can take"));
+    else
+      requests.push_back(std::move(m));
+  }
+  if (requests.empty() && refused.empty())
+    co_return co_await send(ex, http::make_response(202, std::string(), "application/json", version));
+  // One answer for the batch: its requests' responses in one array, one after the other.
+  auto relay = std::make_shared<Relay>(co_await asio::this_coro::executor);
+  Caller caller{req, version, session, std::move(relay)};
+  caller.capabilities = session->capabilities;
+  std::vector<std::string> keys;
+  for (const auto& m : requests) keys.push_back(m["id"].dump());
+  for (const auto& key : keys) session->inflight[key] = &caller.cancel;
+  ++session->busy;
+  auto work = [&]() -> asio::awaitable<Answer> {
+    json responses = std::move(refused);
+    for (const auto& m : requests) responses.push_back((co_await serve(caller, upstream, m)).message);
+    co_return Answer{200, std::move(responses), {}};
+  };
+  ex.watch_client([&caller] { caller.cancel.cancel(); });
+  co_await Relay::run(caller.relay, ex, version, work());
+  --session->busy;
+  session->last_used = Clock::now();
+  for (const auto& key : keys)
+    if (auto it = session->inflight.find(key); it != session->inflight.end() && it->second == &caller.cancel)
+      session->inflight.erase(it);
+  for (auto asked : caller.asked) session->asked.erase(asked);
 }
 
 // ---- 2024-11-05 HTTP+SSE clients -----------------------------------------------------------

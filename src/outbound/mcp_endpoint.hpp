@@ -64,6 +64,9 @@ class McpEndpoint {
   asio::awaitable<void> handle_session(http::Request& req, http::Exchange& ex, Upstream& upstream,
                                        std::string_view session_id);
   asio::awaitable<void> initialize(http::Request& req, http::Exchange& ex, Upstream& upstream, const json& message);
+  // A 2025-03-26 session's batch: its requests answered in one array, in order.
+  asio::awaitable<void> answer_batch(http::Request& req, http::Exchange& ex, Upstream& upstream,
+                                     std::shared_ptr<ClientSession> session, json batch);
   // initialize's result for a session client (the revision it will speak, the upstream's
   // capabilities), or the error to answer.
   asio::awaitable<Result<json>> initialize_result(Upstream& upstream, const json& params, bool legacy);

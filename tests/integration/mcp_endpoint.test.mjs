@@ -1,7 +1,8 @@
-// The MCP endpoint POST /mcp/{server}: an unmodified official SDK client (v2,
+// The MCP endpoint /mcp/{server}: an unmodified official SDK client (v2,
 // @modelcontextprotocol/client, speaking 2026-07-28) pointed at the sidecar reaches upstreams of
 // every revision; requests are validated as a 2026-07-28 server must, and refused ones never
-// reach the upstream.
+// reach the upstream; session-revision clients get sessions of the sidecar's own (the full
+// client x upstream matrix is matrix.test.mjs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -156,4 +157,47 @@ test('what 2026-07-28 does not have: GET/DELETE without a session are 405, initi
   const discover = await raw('registry', 'server/discover');
   assert.equal(discover.status, 200);
   assert.deepEqual(discover.json.result.supportedVersions, [MODERN]);
+});
+
+// A session client speaking raw HTTP: the sidecar's own Mcp-Session-Id, batches only where the
+// negotiated revision has them (2025-03-26), 404 for a session it does not know, DELETE ends it.
+test('session revisions over raw HTTP: own session ids, batches per revision, 404 after DELETE', async () => {
+  const post = (body, headers = {}) => request(endpoint('sanctions'), { method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+    body: JSON.stringify(body) });
+  const open = async (protocolVersion) => {
+    const r = await post({ jsonrpc: '2.0', id: 0, method: 'initialize',
+      params: { protocolVersion, capabilities: {}, clientInfo: { name: 'raw-session', version: '1' } } });
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.json.result.protocolVersion, protocolVersion);
+    assert.ok(r.json.result.capabilities.tools);
+    const id = r.headers['mcp-session-id'];
+    assert.match(id, /^[0-9a-f]{32}$/);
+    return id;
+  };
+  const old = await open('2025-03-26');
+  const batch = await post([
+    { jsonrpc: '2.0', method: 'notifications/initialized' },
+    { jsonrpc: '2.0', id: 1, method: 'ping' },
+    { jsonrpc: '2.0', id: 2, method: 'tools/list' }
+  ], { 'mcp-session-id': old });
+  assert.equal(batch.status, 200, batch.body);
+  assert.deepEqual(batch.json.map((m) => m.id), [1, 2]);
+  assert.deepEqual(batch.json[0].result, {});
+  assert.ok(batch.json[1].result.tools.some((t) => t.name === 'screen_entity'));
+
+  const current = await open('2025-11-25');
+  assert.notEqual(current, old);
+  const refused = await post([{ jsonrpc: '2.0', id: 1, method: 'ping' }], { 'mcp-session-id': current, 'mcp-protocol-version': '2025-11-25' });
+  assert.equal(refused.status, 400);
+  const ping = await post({ jsonrpc: '2.0', id: 3, method: 'ping' }, { 'mcp-session-id': current, 'mcp-protocol-version': '2025-11-25' });
+  assert.deepEqual(ping.json, { jsonrpc: '2.0', id: 3, result: {} });
+
+  const unknown = await post({ jsonrpc: '2.0', id: 4, method: 'ping' }, { 'mcp-session-id': 'f'.repeat(32) });
+  assert.equal(unknown.status, 404);
+  const ended = await request(endpoint('sanctions'), { method: 'DELETE', headers: { 'mcp-session-id': current } });
+  assert.equal(ended.status, 200);
+  const after = await post({ jsonrpc: '2.0', id: 5, method: 'ping' }, { 'mcp-session-id': current });
+  assert.equal(after.status, 404);
+  assert.equal(metricValue(await metrics(sidecar), 'mcp_sidecar_client_session_events_total', { event: 'deleted' }), 1);
 });
