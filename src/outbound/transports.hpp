@@ -28,6 +28,9 @@ struct TransportSettings {
   std::string client_version;           // clientInfo.version and User-Agent
   int max_resumptions = 5;              // GET + Last-Event-ID attempts for one request
   std::function<void()> on_resumption;  // metrics hook: a stream was resumed
+  // What the sidecar declares at initialize: nothing for pooled sessions (it answers no server
+  // requests there); a client's own capabilities for sessions that carry that client's calls.
+  nlohmann::json client_capabilities = nlohmann::json::object();
 };
 
 // Era::stateless or Era::sessions.

@@ -28,6 +28,9 @@ std::unique_ptr<tls::ReloadingContext> make_tls(const config::ServerConfig& serv
   return std::make_unique<tls::ReloadingContext>("upstream:" + server.name, std::move(watched),
                                                  [files] { return tls::make_client_context(files); });
 }
+constexpr int kMaxCapableSessions = 16;
+constexpr auto kCloseSpare = std::chrono::seconds(5);
+
 Error overloaded() {
   Error e{ErrorCode::overloaded, "too many calls in flight to this server"};
   e.retry_after_seconds = 1;
@@ -287,7 +290,7 @@ asio::awaitable<Result<json>> Upstream::request(std::string_view method, json pa
   RpcOptions options{.deadline = deadline, .case_id = case_id};
   relay_into(options, params, extras);
   // Lists, reads, prompts and completions change nothing on the server: safe to send again.
-  co_return co_await rpc(method, params, options, true);
+  co_return co_await send(method, params, options, true, extras);
 }
 
 asio::awaitable<Result<SessionInfo>> Upstream::server_info(TimePoint deadline) {
@@ -296,15 +299,59 @@ asio::awaitable<Result<SessionInfo>> Upstream::server_info(TimePoint deadline) {
   co_return acquired.value()->session->info();
 }
 
-asio::awaitable<Result<std::shared_ptr<UpstreamSession>>> Upstream::open_dedicated(TimePoint deadline) {
+asio::awaitable<Result<std::shared_ptr<UpstreamSession>>> Upstream::open_dedicated(TimePoint deadline,
+                                                                                   const json& capabilities) {
   if (!era()) {
     // Not detected yet: the pool's first session concludes it.
     auto info = co_await server_info(deadline);
     if (!info) co_return std::move(info).error();
   }
-  auto session = make_session(connections_, settings_, era().value_or(Era::sessions));
+  const TransportSettings* settings = &settings_;
+  if (!capabilities.empty()) {
+    auto [it, fresh] = capable_settings_.try_emplace(capabilities.dump(), settings_);
+    if (fresh) it->second.client_capabilities = capabilities;
+    settings = &it->second;
+  }
+  auto session = make_session(connections_, *settings, era().value_or(Era::sessions));
   if (auto opened = co_await session->open(deadline); !opened) co_return std::move(opened).error();
   co_return session;
+}
+
+asio::awaitable<Result<std::shared_ptr<UpstreamSession>>> Upstream::capable_session(const json& capabilities,
+                                                                                    TimePoint deadline) {
+  const std::string key = capabilities.dump();
+  if (auto it = capable_.find(key); it != capable_.end() && it->second->alive()) co_return it->second;
+  auto opened = co_await open_dedicated(deadline, capabilities);
+  if (!opened) co_return std::move(opened).error();
+  auto& slot = capable_[key];
+  if (slot && slot->alive()) {
+    // Another call opened one meanwhile: keep that, close ours.
+    asio::co_spawn(
+        ex_, [s = opened.value()]() -> asio::awaitable<void> { co_await s->close(Clock::now() + kCloseSpare); },
+        asio::detached);
+    co_return slot;
+  }
+  if (slot) {
+    asio::co_spawn(
+        ex_, [s = slot]() -> asio::awaitable<void> { co_await s->close(Clock::now() + kCloseSpare); }, asio::detached);
+  } else if (capable_.size() > kMaxCapableSessions) {
+    capable_.erase(key);
+    co_return make_error(ErrorCode::overloaded, "too many distinct client capability sets for this server");
+  }
+  slot = opened.value();
+  co_return slot;
+}
+
+asio::awaitable<Result<json>> Upstream::send(std::string_view method, const json& params, const RpcOptions& options,
+                                             bool safe_to_resend, const CallExtras& extras) {
+  const json& caps = extras.client_capabilities;
+  const bool asks =
+      caps.is_object() && (caps.contains("elicitation") || caps.contains("sampling") || caps.contains("roots"));
+  const auto e = era();
+  if (!asks || !e || *e == Era::stateless) co_return co_await rpc(method, params, options, safe_to_resend);
+  auto session = co_await capable_session(caps, options.deadline);
+  if (!session) co_return std::move(session).error();
+  co_return co_await session.value()->request(method, params, options);
 }
 
 asio::awaitable<Result<json>> Upstream::call_tool(const std::string& tool, json arguments, const std::string& case_id,
@@ -337,7 +384,7 @@ asio::awaitable<Result<json>> Upstream::call_tool(const std::string& tool, json 
   for (const char* key : {"inputResponses", "requestState"})
     if (extras.retry.contains(key)) params[key] = extras.retry[key];
   options.headers = param_headers(*info, params["arguments"]);
-  auto reply = co_await rpc("tools/call", params, options, info->idempotent || info->read_only);
+  auto reply = co_await send("tools/call", params, options, info->idempotent || info->read_only, extras);
   if (!reply && reply.error().code == ErrorCode::upstream_header_mismatch &&
       Clock::now() - catalog_at_ >= outbound_.tools_refresh_min_interval) {
     // The server reads the tool's x-mcp-header parameters differently: its schema changed.
@@ -349,7 +396,7 @@ asio::awaitable<Result<json>> Upstream::call_tool(const std::string& tool, json 
     if (!info) co_return make_error(ErrorCode::unknown_tool, "the server does not list this tool");
     options.headers = param_headers(*info, params["arguments"]);
     retries_.Increment();
-    reply = co_await rpc("tools/call", params, options, info->idempotent || info->read_only);
+    reply = co_await send("tools/call", params, options, info->idempotent || info->read_only, extras);
   }
   if (!reply) co_return std::move(reply).error();
   json& msg = reply.value();
@@ -367,6 +414,7 @@ json Upstream::debug() const {
   j["transport"] = config::to_string(server_.transport);
   if (auto e = era()) j["era"] = era_name(*e);
   j["inflight"] = inflight_;
+  j["client_capability_sessions"] = capable_.size();
   j["connections"] = {
       {"open", connections_.open()}, {"idle", connections_.idle()}, {"waiting", connections_.waiting()}};
   if (catalog_) j["tools"] = catalog_->tools().size();
@@ -482,6 +530,9 @@ asio::awaitable<void> Upstream::beat(std::shared_ptr<PooledSession> pooled) {
 }
 
 asio::awaitable<void> Upstream::close(TimePoint deadline) {
+  auto capable = std::move(capable_);
+  capable_.clear();
+  for (auto& [_, session] : capable) co_await session->close(deadline);
   co_await sessions_.close(deadline);
   connections_.close_all();
 }

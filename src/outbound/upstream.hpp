@@ -11,6 +11,7 @@
 #include "telemetry/log.hpp"
 #include "tls/tls.hpp"
 
+#include <map>
 #include <memory>
 
 namespace prometheus {
@@ -71,7 +72,8 @@ class Upstream {
 
   // A session of its own for one client whose state cannot be shared (resource
   // subscriptions), outside the pool, in the era the pool speaks. The caller closes it.
-  asio::awaitable<Result<std::shared_ptr<UpstreamSession>>> open_dedicated(TimePoint deadline);
+  asio::awaitable<Result<std::shared_ptr<UpstreamSession>>> open_dedicated(TimePoint deadline,
+                                                                           const json& capabilities = json::object());
 
   // The upstream's tools, from the cache or fetched (all pages of tools/list). The cache keeps
   // a result for the server's ttlMs (2026-07-28) or outbound.tools_cache_ttl, and a result the
@@ -156,6 +158,17 @@ class Upstream {
   std::uint64_t refresh_generation_ = 0;
   std::optional<Error> refresh_error_;
   Notifier refreshed_;
+
+  // Session-era upstreams decide what they may ask by the capabilities declared at initialize:
+  // calls of clients that can answer server requests travel on sessions declaring exactly
+  // those capabilities, one per distinct set (bounded), never on the pool's.
+  asio::awaitable<Result<std::shared_ptr<UpstreamSession>>> capable_session(const json& capabilities,
+                                                                            TimePoint deadline);
+  // Sends on the session `extras` calls for, else on the pool.
+  asio::awaitable<Result<json>> send(std::string_view method, const json& params, const RpcOptions& options,
+                                     bool safe_to_resend, const CallExtras& extras);
+  std::map<std::string, TransportSettings> capable_settings_;  // by capability set; outlive sessions
+  std::map<std::string, std::shared_ptr<UpstreamSession>> capable_;
 };
 
 }  // namespace mcp_sidecar::outbound

@@ -22,7 +22,7 @@ inline Error transport_error(ErrorCode code, std::string message, bool not_deliv
 
 inline json initialize_params(const TransportSettings& settings) {
   return {{"protocolVersion", mcp::kSessionRevisions.front()},
-          {"capabilities", json::object()},
+          {"capabilities", settings.client_capabilities},
           {"clientInfo", {{"name", mcp::kClientName}, {"version", settings.client_version}}}};
 }
 

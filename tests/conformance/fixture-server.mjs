@@ -489,7 +489,9 @@ async function serveStateless(req, res, body) {
 const RESULT_SCHEMAS = v1 ? { 'sampling/createMessage': v1.CreateMessageResultSchema, 'elicitation/create': v1.ElicitResultSchema } : {};
 
 function sessionServer() {
-  const server = new v1.Server(SERVER_INFO, { capabilities: {
+  // Strict, as an SDK server's elicitInput/createMessage/listRoots are: a request the client did
+  // not declare the capability for (at initialize) is refused before it is sent.
+  const server = new v1.Server(SERVER_INFO, { enforceStrictCapabilities: true, capabilities: {
     tools: {}, resources: { subscribe: true }, prompts: {}, completions: {}, logging: {} } });
   const h = (schema, fn) => server.setRequestHandler(schema, fn);
   const notFound = (what, name, data) => new v1.McpError(v1.ErrorCode.InvalidParams, `${what} not found: ${name}`, data);
