@@ -434,3 +434,37 @@ test('resource subscriptions: each subscribing client gets its own upstream sess
     await b.client.close();
   }
 });
+
+// Many clients, one upstream session (pool_size 1): the clients pick the same JSON-RPC ids and
+// progress tokens (each SDK counts from the same start), the sidecar gives the upstream its own,
+// and each client sees its own progress and its own answers only.
+test('clients sharing one upstream session never see each other\'s messages', { timeout: CELL_MS }, async (t) => {
+  if (missing) return skipOrFail(t, `the fixture's SDKs are not installed (${missing})`);
+  const clients = await Promise.all([0, 1, 2, 3].map(async () => {
+    const client = new V1Client({ name: 'matrix-sharing', version: '1.0.0' }, { capabilities: {} });
+    await client.connect(new V1Http(new URL(`${sidecar.outbound}/mcp/sessions`)), { timeout: CALL_MS });
+    return client;
+  }));
+  const pool = async () => (await (await fetch(`${sidecar.admin}/debug/pools`)).json()).servers.find((s) => s.server === 'sessions');
+  const initializes = () => fixture('sessions').trace().filter((l) => (l.rpc ?? []).includes('initialize')).length;
+  try {
+    const before = await pool();
+    const opened = initializes();
+    const seen = clients.map(() => []);
+    const results = await Promise.all(clients.map((c, i) => c.callTool({ name: 'test_tool_with_progress', arguments: {} },
+      CallToolResultSchema, { onprogress: (p) => seen[i].push(p.progress), timeout: CALL_MS })));
+    for (const [i, r] of results.entries()) {
+      assert.notEqual(r.isError, true, JSON.stringify(r));
+      // Exactly its own three reports, in order: none of another client's.
+      assert.deepEqual(seen[i], [0, 50, 100], `client ${i}`);
+    }
+    // The four calls really shared the upstream's one pooled session: no session was opened
+    // for them, and that session carried all four.
+    const after = await pool();
+    assert.equal(after.size, 1);
+    assert.equal(initializes(), opened, 'an upstream session was opened for these clients');
+    assert.ok(after.sessions[0].calls - before.sessions[0].calls >= 4, JSON.stringify({ before, after }));
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+  }
+});
