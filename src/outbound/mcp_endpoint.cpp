@@ -52,6 +52,18 @@ std::optional<http::Response> take_message(const http::Request& req, json& messa
   return std::nullopt;
 }
 
+// The HTTP+SSE paths: off unless configured, one verb each.
+std::optional<http::Response> legacy_refusal(bool enabled, const http::Request& req, bhttp::verb verb) {
+  const unsigned version = req.version();
+  if (!enabled)
+    return rpc_error(404, nullptr, mcp::kInvalidRequest, "the HTTP+SSE endpoint is off (outbound.legacy_sse_endpoint)",
+                     version);
+  if (req.method() == verb) return std::nullopt;
+  auto res = rpc_error(405, nullptr, mcp::kInvalidRequest, "Method not allowed", version);
+  res.set(bhttp::field::allow, bhttp::to_string(verb));
+  return res;
+}
+
 constexpr std::string_view kOnePerPost = "batches are not supported by this endpoint: send one message per POST";
 
 const json& member(const json& object, const char* key) {
@@ -403,14 +415,8 @@ asio::awaitable<void> McpEndpoint::answer_batch(http::Request& req, http::Exchan
 
 asio::awaitable<void> McpEndpoint::handle_legacy_stream(http::Request& req, http::Exchange& ex, Upstream& upstream) {
   const unsigned version = req.version();
-  if (!config_.legacy_sse_endpoint)
-    co_return co_await send(ex, rpc_error(404, nullptr, mcp::kInvalidRequest,
-                                          "the HTTP+SSE endpoint is off (outbound.legacy_sse_endpoint)", version));
-  if (req.method() != bhttp::verb::get) {
-    auto res = rpc_error(405, nullptr, mcp::kInvalidRequest, "Method not allowed: the event stream is a GET", version);
-    res.set(bhttp::field::allow, "GET");
-    co_return co_await send(ex, std::move(res));
-  }
+  if (auto refused = legacy_refusal(config_.legacy_sse_endpoint, req, bhttp::verb::get))
+    co_return co_await send(ex, std::move(*refused));
   auto created = sessions_.create(upstream.name(), std::string(mcp::kLegacySseRevision), json::object(), true);
   if (!created) {
     const Error& e = created.error();
@@ -460,14 +466,8 @@ asio::awaitable<void> McpEndpoint::pump_stream(http::Exchange& ex, ClientSession
 asio::awaitable<void> McpEndpoint::handle_legacy_post(http::Request& req, http::Exchange& ex, Upstream& upstream,
                                                       std::string_view session_id) {
   const unsigned version = req.version();
-  if (!config_.legacy_sse_endpoint)
-    co_return co_await send(ex, rpc_error(404, nullptr, mcp::kInvalidRequest,
-                                          "the HTTP+SSE endpoint is off (outbound.legacy_sse_endpoint)", version));
-  if (req.method() != bhttp::verb::post) {
-    auto res = rpc_error(405, nullptr, mcp::kInvalidRequest, "Method not allowed: messages are POSTed", version);
-    res.set(bhttp::field::allow, "POST");
-    co_return co_await send(ex, std::move(res));
-  }
+  if (auto refused = legacy_refusal(config_.legacy_sse_endpoint, req, bhttp::verb::post))
+    co_return co_await send(ex, std::move(*refused));
   auto session = sessions_.find(session_id, upstream.name());
   if (!session || !session->legacy)
     co_return co_await send(ex, rpc_error(404, nullptr, kSessionNotFound, "Session not found", version));

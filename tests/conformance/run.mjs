@@ -25,6 +25,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { pool, prune } from './lib.mjs';
+
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '../..');
 const CLI = path.join(HERE, 'node_modules/@modelcontextprotocol/conformance/dist/index.js');
@@ -181,25 +183,7 @@ function runOne({ transport, spec }, index, runDir, opts, bin) {
   });
 }
 
-async function pool(items, jobs, fn) {
-  const results = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(jobs, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        results[i] = await fn(items[i], i);
-      }
-    })
-  );
-  return results;
-}
 
-function prune(keep = 10) {
-  if (!fs.existsSync(RESULTS)) return;
-  const runs = fs.readdirSync(RESULTS).sort();
-  for (const r of runs.slice(0, Math.max(0, runs.length - keep))) fs.rmSync(path.join(RESULTS, r), { recursive: true, force: true });
-}
 
 async function main() {
   let opts;
@@ -224,7 +208,7 @@ async function main() {
   }
   const runs = plan(opts);
   const started = Date.now();
-  prune(9);
+  prune(RESULTS, 9);
   const runDir = path.join(RESULTS, new Date().toISOString().replace(/[:.]/g, '-'));
   console.log(`conformance: ${runs.length} runs, ${opts.jobs} at a time, sidecar ${bin}`);
   const rows = await pool(runs, opts.jobs, (r, i) => runOne(r, i + 1, runDir, opts, bin));

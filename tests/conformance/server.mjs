@@ -35,6 +35,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { pool, prune } from './lib.mjs';
+
 import { startSidecar, waitForExit, waitForJsonLine } from '../../examples/kyc/launch.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -275,23 +277,7 @@ function runOne({ wire, scenario, leg }, index, url, legDir, opts) {
   });
 }
 
-async function pool(items, jobs, fn) {
-  const results = new Array(items.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(jobs, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i], i);
-    }
-  }));
-  return results;
-}
 
-function prune(keep = 10) {
-  if (!fs.existsSync(RESULTS)) return;
-  const runs = fs.readdirSync(RESULTS).sort();
-  for (const r of runs.slice(0, Math.max(0, runs.length - keep))) fs.rmSync(path.join(RESULTS, r), { recursive: true, force: true });
-}
 
 async function main() {
   let opts;
@@ -322,7 +308,7 @@ async function main() {
   // helpers.mjs (the sidecar config) insists on knowing the binary under test.
   process.env.MCP_SIDECAR_BIN = bin;
 
-  prune(9);
+  prune(RESULTS, 9);
   const runDir = path.join(RESULTS, new Date().toISOString().replace(/[:.]/g, '-'));
   fs.mkdirSync(runDir, { recursive: true });
   let pkiDir;

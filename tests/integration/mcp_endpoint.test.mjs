@@ -149,6 +149,9 @@ test('what 2026-07-28 does not have: GET/DELETE without a session are 405, initi
   const init = await raw('registry', 'initialize', { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'old', version: '1' } });
   assert.equal(init.status, 404);
   assert.equal(init.json.error.code, -32601);
+  // The HTTP+SSE endpoint is off unless configured (outbound.legacy_sse_endpoint).
+  const legacy = await request(`${endpoint('registry')}/sse`, { headers: { accept: 'text/event-stream' } });
+  assert.equal(legacy.status, 404);
   const batch = await request(endpoint('registry'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '[]' });
   assert.equal(batch.status, 400);
   const unknown = await raw('registry', 'resources/templates/list');
