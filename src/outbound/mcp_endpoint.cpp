@@ -191,7 +191,7 @@ asio::awaitable<void> McpEndpoint::handle(http::Request& req, http::Exchange& ex
   }
   // initialize opens a session, unless the request speaks 2026-07-28 (which has none: 404).
   const bool modern = req[mcp::kProtocolVersionHeader] == mcp::kStatelessRevision ||
-                      !member(member(message["params"], "_meta"), mcp::kMetaProtocolVersion.data()).is_null();
+                      !member(member(member(message, "params"), "_meta"), mcp::kMetaProtocolVersion.data()).is_null();
   if (message["method"] == "initialize" && !modern) co_return co_await initialize(req, ex, upstream, message);
   co_return co_await handle_modern(req, ex, upstream, std::move(message));
 }
@@ -209,7 +209,7 @@ asio::awaitable<void> McpEndpoint::handle_modern(http::Request& req, http::Excha
 
   auto relay = std::make_shared<Relay>(co_await asio::this_coro::executor);
   Caller caller{req, version, nullptr, std::move(relay)};
-  const json& meta = member(message["params"], "_meta");
+  const json& meta = member(member(message, "params"), "_meta");
   if (const json& caps = member(meta, mcp::kMetaClientCapabilities.data()); caps.is_object())
     caller.capabilities = caps;
   if (const json& level = member(meta, mcp::kMetaLogLevel.data()); !level.is_null()) {
@@ -267,7 +267,7 @@ asio::awaitable<void> McpEndpoint::initialize(http::Request& req, http::Exchange
                                               const json& message) {
   const unsigned version = req.version();
   const json& id = message["id"];
-  const json& params = message["params"];
+  const json& params = member(message, "params");
   auto result = co_await initialize_result(upstream, params, false);
   if (!result) {
     Caller probe{req, version, std::make_shared<ClientSession>(), nullptr};
@@ -305,7 +305,7 @@ bool McpEndpoint::take_non_request(ClientSession& session, const json& message) 
       return true;
     case mcp::MessageKind::notification:
       if (message["method"] == "notifications/cancelled") {
-        const json& request_id = member(message["params"], "requestId");
+        const json& request_id = member(member(message, "params"), "requestId");
         if (auto it = session.inflight.find(request_id.dump()); it != session.inflight.end()) it->second->cancel();
       }
       return true;
@@ -496,7 +496,7 @@ asio::awaitable<void> McpEndpoint::run_legacy_request(Upstream& upstream, std::s
       session->send(mcp::make_error(id, mcp::kInvalidRequest, "this session is initialized"));
       co_return;
     }
-    auto result = co_await initialize_result(upstream, message["params"], true);
+    auto result = co_await initialize_result(upstream, member(message, "params"), true);
     if (!result) {
       Caller probe{req, req.version(), session, nullptr};
       session->send(failure(probe, id, result.error()).message);
@@ -504,7 +504,7 @@ asio::awaitable<void> McpEndpoint::run_legacy_request(Upstream& upstream, std::s
     }
     session->initialized = true;
     session->protocol_version = result.value()["protocolVersion"];
-    session->capabilities = message["params"]["capabilities"];
+    session->capabilities = member(member(message, "params"), "capabilities");
     session->send(mcp::make_result(id, std::move(result).value()));
     co_return;
   }
@@ -545,7 +545,7 @@ asio::awaitable<Answer> McpEndpoint::serve(Caller& caller, Upstream& upstream, c
   if (caller.session && (method == "resources/subscribe" || method == "resources/unsubscribe"))
     co_return co_await subscription(caller, upstream, message);
   if (caller.session && method == "logging/setLevel") {
-    const json& level = member(message["params"], "level");
+    const json& level = member(member(message, "params"), "level");
     if (!log_severity(level))
       co_return Answer{200, mcp::make_error(id, mcp::kInvalidParams, "unknown logging level"), {}};
     // Kept per client session and applied to what is relayed to it: the upstream session is
@@ -588,7 +588,7 @@ void McpEndpoint::relay_into(Caller& caller, Upstream::CallExtras& extras, const
       progress["params"]["progressToken"] = token;  // the client's own token, not the sidecar's
       caller.relay->push(std::move(progress));
     } else if (method == "notifications/message") {
-      if (caller.wants_log(member(msg["params"], "level"))) caller.relay->push(msg);
+      if (caller.wants_log(member(member(msg, "params"), "level"))) caller.relay->push(msg);
     }
     // Other notifications on a request's stream belong to no request of this client.
   };
@@ -645,9 +645,9 @@ asio::awaitable<Answer> McpEndpoint::forward(Caller& caller, Upstream& upstream,
   const std::string method = message["method"];
   const json& id = message["id"];
   const auto deadline = upstream.call_deadline();
-  json params = upstream_params(message["params"]);
+  json params = upstream_params(member(message, "params"));
   Upstream::CallExtras extras;
-  relay_into(caller, extras, message["params"], upstream.name());
+  relay_into(caller, extras, member(message, "params"), upstream.name());
   std::string case_id;
   if (auto it = caller.req.find(config_.case_id.header); it != caller.req.end()) case_id = it->value();
 
@@ -713,7 +713,7 @@ asio::awaitable<Answer> McpEndpoint::subscription(Caller& caller, Upstream& upst
   RpcOptions options{.deadline = deadline};
   options.cancel = &caller.cancel;
   auto dedicated = session.dedicated;  // kept while the request is on it
-  auto reply = co_await dedicated->request(method, upstream_params(message["params"]), options);
+  auto reply = co_await dedicated->request(method, upstream_params(member(message, "params")), options);
   if (!reply) co_return failure(caller, id, reply.error());
   if (auto err = reply->find("error"); err != reply->end())
     co_return failure(caller, id, Error{ErrorCode::upstream_rpc_error, "the upstream answered with an error", *err});
@@ -773,7 +773,7 @@ asio::awaitable<Result<json>> McpEndpoint::start_parked(Caller& caller, Upstream
     metrics_.server_requests_total.Add({{"server", server}, {"outcome", can ? "relayed" : "refused"}}).Increment();
     if (!can) return reply(mcp::make_error(msg["id"], mcp::kMethodNotFound, "the client cannot answer " + method));
     json request = {{"method", method}};
-    if (msg.contains("params")) request["params"] = msg["params"];
+    if (msg.contains("params")) request["params"] = member(msg, "params");
     c->questions["mcp-sidecar-" + std::to_string(c->next_key++)] = {std::move(request), std::move(reply), msg["id"]};
     c->wake.notify_all();
   };
@@ -848,7 +848,7 @@ asio::awaitable<Result<json>> McpEndpoint::attend(Caller& caller, std::shared_pt
 
 asio::awaitable<Answer> McpEndpoint::call_tool(Caller& caller, Upstream& upstream, const json& message) {
   const json& id = message["id"];
-  const json& params = message["params"];
+  const json& params = member(message, "params");
   const auto deadline = upstream.call_deadline();
   if (!member(params, "name").is_string() || (params.contains("arguments") && !params["arguments"].is_object()))
     co_return Answer{

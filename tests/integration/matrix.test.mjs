@@ -148,7 +148,7 @@ async function v2Client(url, mode, elicited) {
     return fillForm(request.params);
   });
   try {
-    await client.connect(new V2Http(new URL(url)), { timeout: CALL_MS });
+    await client.connect(track(new V2Http(new URL(url))), { timeout: CALL_MS });
   } catch (err) {
     await client.close().catch(() => {});
     throw err;
@@ -162,11 +162,11 @@ const legacySseUrl = (server) => `${sidecar.outbound}/mcp/${server}/sse`;
 
 const CLIENTS = [
   { name: 'v1 sessions client', revision: '2025-11-25',
-    connect: (server, elicited) => v1Client(new V1Http(new URL(`${sidecar.outbound}/mcp/${server}`)), elicited) },
+    connect: (server, elicited) => v1Client(track(new V1Http(new URL(`${sidecar.outbound}/mcp/${server}`))), elicited) },
   // Over HTTP+SSE the v1 client still asks for its newest revision in initialize (the transport
   // is 2024-11-05's; the revision is whatever initialize agrees on).
   { name: 'v1 legacy sse client', revision: '2025-11-25',
-    connect: (server, elicited) => v1Client(new V1Sse(new URL(legacySseUrl(server))), elicited) },
+    connect: (server, elicited) => v1Client(track(new V1Sse(new URL(legacySseUrl(server)))), elicited) },
   { name: 'v2 auto client', revision: '2026-07-28',
     connect: (server, elicited) => v2Client(`${sidecar.outbound}/mcp/${server}`, 'auto', elicited) },
   { name: 'v2 pinned 2026-07-28 client', revision: '2026-07-28',
@@ -220,7 +220,16 @@ before(async () => {
   sidecar = await startSidecar({ bin: SIDECAR_BIN, dir, config });
 });
 
+// Every transport a test opened, closed at the end whatever happened to its test: a client left
+// connecting (an event stream reconnecting) would keep this file's process alive.
+const transports = [];
+function track(transport) {
+  transports.push(transport);
+  return transport;
+}
+
 after(async () => {
+  await Promise.allSettled(transports.map((t) => Promise.race([t.close(), new Promise((r) => setTimeout(r, 2000))])));
   printMatrix();
   if (sidecar) assert.equal(await sidecar.stop(), 0);
   await Promise.all(fixtures.map((f) => f.stop()));
@@ -407,7 +416,7 @@ test('resource subscriptions: each subscribing client gets its own upstream sess
     const updates = [];
     const client = new V1Client({ name: 'matrix-subscriber', version: '1.0.0' }, { capabilities: {} });
     client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => { updates.push(n.params.uri); });
-    await client.connect(new V1Http(new URL(`${sidecar.outbound}/mcp/sessions`)), { timeout: CALL_MS });
+    await client.connect(track(new V1Http(new URL(`${sidecar.outbound}/mcp/sessions`))), { timeout: CALL_MS });
     return { client, updates };
   };
   const a = await connect();
@@ -442,7 +451,7 @@ test('clients sharing one upstream session never see each other\'s messages', { 
   if (missing) return skipOrFail(t, `the fixture's SDKs are not installed (${missing})`);
   const clients = await Promise.all([0, 1, 2, 3].map(async () => {
     const client = new V1Client({ name: 'matrix-sharing', version: '1.0.0' }, { capabilities: {} });
-    await client.connect(new V1Http(new URL(`${sidecar.outbound}/mcp/sessions`)), { timeout: CALL_MS });
+    await client.connect(track(new V1Http(new URL(`${sidecar.outbound}/mcp/sessions`))), { timeout: CALL_MS });
     return client;
   }));
   const pool = async () => (await (await fetch(`${sidecar.admin}/debug/pools`)).json()).servers.find((s) => s.server === 'sessions');
