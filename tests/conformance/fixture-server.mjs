@@ -14,7 +14,8 @@
 //                     elicitation, logging/setLevel, resources/subscribe, resumable SSE streams
 //   --mode sse        revision 2024-11-05 HTTP+SSE on the v1 SDK: GET /sse + POST /messages
 //   --trace FILE      one JSON line per HTTP request, written when it ends (arrival time, method,
-//                     path, MCP headers, JSON-RPC methods, status, content type, duration): what a
+//                     path, MCP headers, JSON-RPC methods, status, content type, duration, and
+//                     `complete`: false when the client closed before the response ended): what a
 //                     proxy in front of this server has to forward
 //
 // Prints {"event":"listening","port":N} on stdout when ready (examples/kyc/launch.mjs's
@@ -670,7 +671,7 @@ function trace(req, res, body, started, type) {
   if (req.headers['mcp-session-id']) headers['mcp-session-id'] = '(set)';
   const rpc = body === undefined ? undefined : [body].flat().map((m) => m?.method ?? (m && 'result' in m ? `result#${m.id}` : m && 'error' in m ? `error#${m.id}` : '?'));
   fs.writeSync(traceFd, JSON.stringify({ ts: new Date(started).toISOString(), http: req.method, path: req.url, headers, rpc,
-    status: res.statusCode, type, ms: Date.now() - started }) + '\n');
+    status: res.statusCode, type, ms: Date.now() - started, complete: res.writableFinished }) + '\n');
 }
 
 const httpServer = http.createServer(async (req, res) => {

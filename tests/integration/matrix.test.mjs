@@ -352,9 +352,10 @@ for (const client of CLIENTS) {
               const lines = tracedCalls(f, 'test_tool_with_progress');
               return lines.length > callsBefore && lines.at(-1);
             }, { timeoutMs: 3000, what: 'the upstream tools/call to end' });
-            assert.ok(ended.ms < PROGRESS_TOOL_MIN_MS - 5,
-              `the upstream stream stayed open ${ended.ms} ms: the tool ran to its end (${JSON.stringify(ended)})`);
-            upstreamSaw = `stream closed after ${ended.ms} ms`;
+            // The sidecar closed the stream before the answer was complete (not a timing guess).
+            assert.equal(ended.complete, false,
+              `the upstream stream stayed open to its end (${JSON.stringify(ended)}): the tool was not cancelled`);
+            upstreamSaw = `stream closed after ${ended.ms} ms, before the answer`;
           } else {
             await until(() => tracedCancels(f) > cancelsBefore,
               { timeoutMs: 3000, what: 'notifications/cancelled to reach the upstream' });
