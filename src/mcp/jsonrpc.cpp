@@ -28,6 +28,18 @@ MessageKind classify(const json& m) {
   return MessageKind::error;  // id may be null for errors the peer could not attribute
 }
 
+const char* capability_for(std::string_view method) {
+  return method == "sampling/createMessage" ? "sampling"
+         : method == "elicitation/create"   ? "elicitation"
+         : method == "roots/list"           ? "roots"
+                                            : nullptr;
+}
+
+bool answers_server_requests(const json& capabilities) {
+  return capabilities.is_object() &&
+         (capabilities.contains("elicitation") || capabilities.contains("sampling") || capabilities.contains("roots"));
+}
+
 json make_request(json id, std::string_view method, json params) {
   json m = {{"jsonrpc", "2.0"}, {"id", std::move(id)}, {"method", method}};
   if (!params.is_null()) m["params"] = std::move(params);

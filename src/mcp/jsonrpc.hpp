@@ -26,6 +26,12 @@ MessageKind classify(const json& message);
 bool valid_id(const json& id);
 
 json make_request(json id, std::string_view method, json params);
+
+// The client capability a server-to-client request needs ("sampling", "elicitation", "roots"),
+// or nullptr for one that needs none (ping) or that MCP does not define.
+const char* capability_for(std::string_view method);
+// Whether declared client capabilities let a server ask the client anything.
+bool answers_server_requests(const json& capabilities);
 json make_notification(std::string_view method, json params);
 json make_result(json id, json result);
 json make_error(json id, int code, std::string_view message, json data = nullptr);

@@ -1,5 +1,6 @@
 #include "outbound/client_sessions.hpp"
 
+#include "mcp/jsonrpc.hpp"
 #include "telemetry/log.hpp"
 #include "telemetry/metrics.hpp"
 
@@ -33,10 +34,7 @@ std::optional<int> log_severity(const json& level) {
 }
 
 bool ClientSession::can_answer(std::string_view method) const {
-  const char* capability = method == "sampling/createMessage" ? "sampling"
-                           : method == "elicitation/create"   ? "elicitation"
-                           : method == "roots/list"           ? "roots"
-                                                              : nullptr;
+  const char* capability = mcp::capability_for(method);
   return capability && capabilities.is_object() && capabilities.contains(capability);
 }
 

@@ -105,6 +105,26 @@ struct McpEndpoint::Caller {
   std::string log_level;               // 2026-07-28: the request's _meta logLevel (empty: no logs)
   Cancellation cancel;
   std::vector<std::int64_t> asked;  // server-to-client requests made on this request's behalf
+  std::vector<std::string> ids;     // the session client's request ids this caller answers
+
+  // While a session client's request is answered it can be cancelled by its id and its session
+  // is busy (never forgotten meanwhile); when the caller ends, both end, and the questions asked
+  // on its behalf and never answered are forgotten.
+  void attend(const json& id) {
+    if (ids.empty()) ++session->busy;
+    ids.push_back(id.dump());
+    session->inflight[ids.back()] = &cancel;
+  }
+  ~Caller() {
+    if (!session) return;
+    for (auto id : asked) session->asked.erase(id);
+    if (ids.empty()) return;
+    --session->busy;
+    session->last_used = Clock::now();
+    for (const auto& key : ids)
+      if (auto it = session->inflight.find(key); it != session->inflight.end() && it->second == &cancel)
+        session->inflight.erase(it);
+  }
 
   bool modern() const { return !session; }
   bool wants_log(const json& level) const {
@@ -363,14 +383,8 @@ asio::awaitable<void> McpEndpoint::handle_session(http::Request& req, http::Exch
   auto relay = std::make_shared<Relay>(co_await asio::this_coro::executor);
   Caller caller{req, version, session, std::move(relay)};
   caller.capabilities = session->capabilities;
-  const std::string key = id.dump();
-  session->inflight[key] = &caller.cancel;
-  ++session->busy;
+  caller.attend(id);
   co_await answer(caller, ex, upstream, message);
-  --session->busy;
-  session->last_used = Clock::now();
-  if (auto it = session->inflight.find(key); it != session->inflight.end() && it->second == &caller.cancel)
-    session->inflight.erase(it);
 }
 
 asio::awaitable<void> McpEndpoint::answer_batch(http::Request& req, http::Exchange& ex, Upstream& upstream,
@@ -392,10 +406,7 @@ asio::awaitable<void> McpEndpoint::answer_batch(http::Request& req, http::Exchan
   auto relay = std::make_shared<Relay>(co_await asio::this_coro::executor);
   Caller caller{req, version, session, std::move(relay)};
   caller.capabilities = session->capabilities;
-  std::vector<std::string> keys;
-  for (const auto& m : requests) keys.push_back(m["id"].dump());
-  for (const auto& key : keys) session->inflight[key] = &caller.cancel;
-  ++session->busy;
+  for (const auto& m : requests) caller.attend(m["id"]);
   auto work = [&]() -> asio::awaitable<Answer> {
     json responses = std::move(refused);
     for (const auto& m : requests) responses.push_back((co_await serve(caller, upstream, m)).message);
@@ -403,12 +414,6 @@ asio::awaitable<void> McpEndpoint::answer_batch(http::Request& req, http::Exchan
   };
   ex.watch_client([&caller] { caller.cancel.cancel(); });
   co_await Relay::run(caller.relay, ex, version, work());
-  --session->busy;
-  session->last_used = Clock::now();
-  for (const auto& key : keys)
-    if (auto it = session->inflight.find(key); it != session->inflight.end() && it->second == &caller.cancel)
-      session->inflight.erase(it);
-  for (auto asked : caller.asked) session->asked.erase(asked);
 }
 
 // ---- 2024-11-05 HTTP+SSE clients -----------------------------------------------------------
@@ -512,15 +517,8 @@ asio::awaitable<void> McpEndpoint::run_legacy_request(Upstream& upstream, std::s
   auto relay = std::make_shared<Relay>(executor, [session](json m) { session->send(std::move(m)); });
   Caller caller{req, req.version(), session, std::move(relay)};
   caller.capabilities = session->capabilities;
-  const std::string key = id.dump();
-  session->inflight[key] = &caller.cancel;
-  ++session->busy;
+  caller.attend(id);
   Answer a = co_await serve(caller, upstream, message);
-  --session->busy;
-  session->last_used = Clock::now();
-  if (auto it = session->inflight.find(key); it != session->inflight.end() && it->second == &caller.cancel)
-    session->inflight.erase(it);
-  for (auto asked : caller.asked) session->asked.erase(asked);
   if (!a.message.is_null()) session->send(std::move(a.message));
 }
 
@@ -530,9 +528,6 @@ asio::awaitable<void> McpEndpoint::answer(Caller& caller, http::Exchange& ex, Up
   // A client that leaves cancels what it asked for.
   ex.watch_client([&caller] { caller.cancel.cancel(); });
   co_await Relay::run(caller.relay, ex, caller.version, serve(caller, upstream, message));
-  // Questions asked for this request and never answered are forgotten with it.
-  if (caller.session)
-    for (auto asked : caller.asked) caller.session->asked.erase(asked);
 }
 
 asio::awaitable<Answer> McpEndpoint::serve(Caller& caller, Upstream& upstream, const json& message) {
@@ -765,10 +760,7 @@ asio::awaitable<Result<json>> McpEndpoint::start_parked(Caller& caller, Upstream
   extras.on_request = [this, weak, server = upstream.name()](const json& msg, Reply reply) {
     auto c = weak.lock();
     const std::string method = msg["method"];
-    const char* capability = method == "sampling/createMessage" ? "sampling"
-                             : method == "elicitation/create"   ? "elicitation"
-                             : method == "roots/list"           ? "roots"
-                                                                : nullptr;
+    const char* capability = mcp::capability_for(method);
     const bool can = c && capability && c->capabilities.contains(capability);
     metrics_.server_requests_total.Add({{"server", server}, {"outcome", can ? "relayed" : "refused"}}).Increment();
     if (!can) return reply(mcp::make_error(msg["id"], mcp::kMethodNotFound, "the client cannot answer " + method));
@@ -902,8 +894,7 @@ asio::awaitable<Answer> McpEndpoint::call_tool(Caller& caller, Upstream& upstrea
   // A 2026-07-28 client in front of a session upstream that may ask it something.
   const json& state = member(params, "requestState");
   const bool bridged = caller.modern() && upstream.era() && *upstream.era() != Era::stateless &&
-                       (caller.capabilities.contains("elicitation") || caller.capabilities.contains("sampling") ||
-                        caller.capabilities.contains("roots"));
+                       mcp::answers_server_requests(caller.capabilities);
   Result<json> result = make_error(ErrorCode::internal, "not called");
   if (caller.modern() && state.is_string() && state.get_ref<const std::string&>().starts_with(kParkedPrefix))
     result = co_await resume_parked(caller, tool, params);

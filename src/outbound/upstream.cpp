@@ -345,8 +345,7 @@ asio::awaitable<Result<std::shared_ptr<UpstreamSession>>> Upstream::capable_sess
 asio::awaitable<Result<json>> Upstream::send(std::string_view method, const json& params, const RpcOptions& options,
                                              bool safe_to_resend, const CallExtras& extras) {
   const json& caps = extras.client_capabilities;
-  const bool asks =
-      caps.is_object() && (caps.contains("elicitation") || caps.contains("sampling") || caps.contains("roots"));
+  const bool asks = mcp::answers_server_requests(caps);
   const auto e = era();
   if (!asks || !e || *e == Era::stateless) co_return co_await rpc(method, params, options, safe_to_resend);
   auto session = co_await capable_session(caps, options.deadline);

@@ -21,3 +21,17 @@ export function prune(dir, keep) {
   const runs = fs.readdirSync(dir).sort();
   for (const r of runs.slice(0, Math.max(0, runs.length - keep))) fs.rmSync(path.join(dir, r), { recursive: true, force: true });
 }
+
+// The first file called `name` under `dir` (depth first), or undefined.
+export function findFile(dir, name) {
+  if (!fs.existsSync(dir)) return undefined;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isFile() && e.name === name) return p;
+    if (e.isDirectory()) {
+      const f = findFile(p, name);
+      if (f) return f;
+    }
+  }
+  return undefined;
+}

@@ -25,7 +25,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { pool, prune } from './lib.mjs';
+import { findFile, pool, prune } from './lib.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '../..');
@@ -94,19 +94,6 @@ function plan(o) {
   return (o.transports.length ? o.transports : ['auto']).flatMap((t) =>
     pick(chosen.filter((l) => !DEFAULT_LISTS[t] || DEFAULT_LISTS[t] === l)).map((s) => ({ transport: t, spec: s }))
   );
-}
-
-function findFile(dir, name) {
-  if (!fs.existsSync(dir)) return undefined;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isFile() && e.name === name) return p;
-    if (e.isDirectory()) {
-      const f = findFile(p, name);
-      if (f) return f;
-    }
-  }
-  return undefined;
 }
 
 function runOne({ transport, spec }, index, runDir, opts, bin) {

@@ -35,7 +35,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { pool, prune } from './lib.mjs';
+import { findFile, pool, prune } from './lib.mjs';
 
 import { startSidecar, waitForExit, waitForJsonLine } from '../../examples/kyc/launch.mjs';
 
@@ -208,19 +208,6 @@ async function stopAll(procs) {
 // ---------------------------------------------------------------------------
 // One suite run
 // ---------------------------------------------------------------------------
-
-function findFile(dir, name) {
-  if (!fs.existsSync(dir)) return undefined;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isFile() && e.name === name) return p;
-    if (e.isDirectory()) {
-      const f = findFile(p, name);
-      if (f) return f;
-    }
-  }
-  return undefined;
-}
 
 // Suite runs in flight (process group ids), killed on SIGINT/SIGTERM with the servers.
 const inflight = new Set();
