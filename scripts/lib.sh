@@ -19,5 +19,10 @@ use_project_node() {
   export PATH="$ROOT/tools/node/node_modules/.bin:$PATH"
 }
 
+# helm and kubectl pinned by the project (tools/k8s/bin, unpacked by scripts/setup.sh).
+use_k8s_tools() {
+  export PATH="$ROOT/tools/k8s/bin:$PATH"
+}
+
 # Number of parallel build jobs: all cores, at least 1.
 jobs() { nproc 2>/dev/null || echo 2; }

