@@ -96,3 +96,51 @@ export function sidecarConfig(servers, outbound = {}, rest = {}) {
     ...rest
   };
 }
+
+import fs from 'node:fs';
+import net from 'node:net';
+import { spawn } from 'node:child_process';
+import { waitForExit } from '../../examples/kyc/launch.mjs';
+
+// A TCP port free on loopback now, for programs that cannot bind port 0 and report the port they
+// got (Prometheus, haproxy). Another process could take it before the program binds it; the
+// program then fails to start, loudly.
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// Runs a third-party daemon (Prometheus, haproxy) in the foreground with its output in
+// <dir>/<name>.log, and resolves once `ready()` holds; rejects with the log's tail if the program
+// exits first or is not ready within timeoutMs. Returns {proc, logFile, stop()}.
+export async function startDaemon(cmd, args, { dir, name, ready, timeoutMs = 20000 }) {
+  const logFile = `${dir}/${name}.log`;
+  const out = fs.openSync(logFile, 'a');
+  const proc = spawn(cmd, args, { stdio: ['ignore', out, out] });
+  fs.closeSync(out);
+  const tail = () => fs.readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n');
+  try {
+    await until(async () => {
+      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${name} exited (${proc.exitCode ?? proc.signalCode})`);
+      return Promise.resolve().then(ready).catch(() => false);
+    }, { timeoutMs, intervalMs: 50, what: `${name} to be ready` });
+  } catch (e) {
+    proc.kill('SIGKILL');
+    throw new Error(`${e.message}; ${logFile}:\n${tail()}`);
+  }
+  return {
+    proc,
+    logFile,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode ?? proc.signalCode;
+      proc.kill('SIGTERM');
+      return waitForExit(proc, 15000);
+    }
+  };
+}
