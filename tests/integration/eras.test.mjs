@@ -7,10 +7,9 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
 
 import {
-  SIDECAR_BIN, callTool, metricValue, metrics, request, sidecarConfig, startServer, startSidecar, until, waitForExit
+  SIDECAR_BIN, callTool, freePort, metricValue, metrics, request, sidecarConfig, startServer, startSidecar, until, waitForExit
 } from './helpers.mjs';
 
 const dir = fs.mkdtempSync('/tmp/it-eras-');
@@ -63,18 +62,6 @@ async function sidecar(upstreams, outbound = {}, name = `sidecar-${++sidecars}`)
 async function kill(s) {
   s.proc.kill('SIGKILL');
   await waitForExit(s.proc, 5000);
-}
-
-// A port nobody listens on right now (for a server restarted on it later).
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function kycCall(sc, role, caseId = `eras-${role}`) {
