@@ -354,6 +354,7 @@ void read_inbound(Reader& r, Reader::Map& m, InboundConfig& in) {
     tm.string("cert_file", in.tls.cert_file);
     tm.string("key_file", in.tls.key_file);
     tm.string("client_ca_file", in.tls.client_ca_file);
+    tm.boolean("accept_plaintext", in.tls.accept_plaintext);
   }
   {
     Reader::Map lm(r, m.take("limits"), "inbound.limits");
@@ -613,6 +614,12 @@ void validate(const Config& c, const std::string& src, std::vector<std::string>&
       fail("inbound.auth.tls.client_ca_file", "client certificates need a TLS listener (cert_file, key_file)");
     const bool tokens = !in.bearer_tokens_file.empty() || !in.bearer_token.empty();
     const bool certs = !in.tls.client_ca_file.empty();
+    if (in.tls.accept_plaintext && in.tls.cert_file.empty())
+      fail("inbound.auth.tls.accept_plaintext", "plain HTTP is what a listener without cert_file speaks anyway");
+    if (in.tls.accept_plaintext && in.effective_mode() != AuthMode::bearer &&
+        in.effective_mode() != AuthMode::mtls_or_bearer)
+      fail("inbound.auth.tls.accept_plaintext",
+           "plain-HTTP callers can only show a bearer token: needs mode bearer or mtls-or-bearer");
     switch (in.effective_mode()) {
       case AuthMode::bearer:
         if (!tokens) fail("inbound.auth.mode", "bearer needs bearer_tokens_file or MCP_BEARER_TOKEN");
@@ -761,25 +768,27 @@ nlohmann::json to_json(const Config& c, bool redact) {
     if (!rule.resources.empty()) r["resources"] = rule.resources;
     policy.push_back(std::move(r));
   }
-  j["inbound"] = {
-      {"enabled", in.enabled},
-      {"name", in.name},
-      {"listen", in.listen},
-      {"forward_to", in.forward_to},
-      {"require_auth", in.require_auth},
-      {"auth",
-       {{"mode", to_string(in.mode)},
-        {"bearer_tokens_file", in.bearer_tokens_file},
-        {"keep_authorization", in.keep_authorization},
-        {"tls",
-         {{"cert_file", in.tls.cert_file}, {"key_file", in.tls.key_file}, {"client_ca_file", in.tls.client_ca_file}}}}},
-      {"log_arguments", in.log_arguments},
-      {"limits", limits(in.limits)},
-      {"connect_timeout_seconds", secs(in.connect_timeout)},
-      {"response_timeout_seconds", secs(in.response_timeout)},
-      {"stream_idle_timeout_seconds", secs(in.stream_idle_timeout)},
-      {"readiness_interval_seconds", secs(in.readiness_interval)},
-      {"max_upstream_connections", in.max_upstream_connections}};
+  j["inbound"] = {{"enabled", in.enabled},
+                  {"name", in.name},
+                  {"listen", in.listen},
+                  {"forward_to", in.forward_to},
+                  {"require_auth", in.require_auth},
+                  {"auth",
+                   {{"mode", to_string(in.mode)},
+                    {"bearer_tokens_file", in.bearer_tokens_file},
+                    {"keep_authorization", in.keep_authorization},
+                    {"tls",
+                     {{"cert_file", in.tls.cert_file},
+                      {"key_file", in.tls.key_file},
+                      {"client_ca_file", in.tls.client_ca_file},
+                      {"accept_plaintext", in.tls.accept_plaintext}}}}},
+                  {"log_arguments", in.log_arguments},
+                  {"limits", limits(in.limits)},
+                  {"connect_timeout_seconds", secs(in.connect_timeout)},
+                  {"response_timeout_seconds", secs(in.response_timeout)},
+                  {"stream_idle_timeout_seconds", secs(in.stream_idle_timeout)},
+                  {"readiness_interval_seconds", secs(in.readiness_interval)},
+                  {"max_upstream_connections", in.max_upstream_connections}};
   if (in.policy_set) j["inbound"]["policy"] = policy;
   if (!in.bearer_token.empty()) j["inbound"]["auth"]["bearer_token"] = secret(in.bearer_token);
   j["reload"] = {{"interval_seconds", secs(c.reload.interval)}};

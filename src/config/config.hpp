@@ -144,7 +144,8 @@ std::string_view to_string(AuthMode mode);
 struct ServerTlsConfig {
   std::string cert_file;  // serving certificate chain; set = the listener speaks TLS
   std::string key_file;
-  std::string client_ca_file;  // CA for client certificates (mtls, mtls-or-bearer)
+  std::string client_ca_file;     // CA for client certificates (mtls, mtls-or-bearer)
+  bool accept_plaintext = false;  // also serve plain HTTP on the TLS port (bearer callers, upgrade window)
 };
 
 // One authorization rule: the first rule whose callers match decides; no match = deny.

@@ -9,6 +9,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -75,6 +76,8 @@ struct Server::State {
   prometheus::Gauge& open_gauge;
   log::RateLimited warnings;
   Server::TlsProvider tls;
+  bool accept_plaintext = false;  // a TLS listener that also serves plain HTTP (told apart by the first byte)
+  std::size_t sniffing = 0;       // accepted connections whose first byte is awaited
 };
 
 namespace {
@@ -339,6 +342,47 @@ asio::awaitable<void> refuse(std::shared_ptr<Server::State> state, tcp::socket s
   --state->rejecting;
 }
 
+void serve_connection(const std::shared_ptr<Server::State>& state, tcp::socket socket, tcp::endpoint remote, bool tls) {
+  if (tls) {
+    auto context = state->tls();  // the material current at accept time
+    auto conn = std::make_shared<Connection<TlsStream>>(
+        state, TlsStream(beast::tcp_stream(std::move(socket)), *context), remote);
+    asio::co_spawn(
+        state->ex, [conn, context]() -> asio::awaitable<void> { co_await conn->run(); }, asio::detached);
+  } else {
+    auto conn = std::make_shared<Connection<beast::tcp_stream>>(state, beast::tcp_stream(std::move(socket)), remote);
+    asio::co_spawn(
+        state->ex, [conn]() -> asio::awaitable<void> { co_await conn->run(); }, asio::detached);
+  }
+}
+
+// A TLS listener open to plain HTTP too (the bearer -> mTLS upgrade window): a TLS connection
+// starts with a handshake record (0x16), an HTTP request with a method's letter. The byte is
+// peeked, not read, so either protocol then starts from the first byte. The wait is bounded by
+// the request timeout, like the handshake it stands before.
+asio::awaitable<void> sniff_and_serve(std::shared_ptr<Server::State> state, tcp::socket socket, tcp::endpoint remote) {
+  ++state->sniffing;
+  // The timer's handler may run after this frame is gone (queued just as the peek completed):
+  // it touches the socket only while `waiting` says the frame still owns it.
+  auto waiting = std::make_shared<bool>(true);
+  asio::steady_timer timer(state->ex);
+  timer.expires_after(state->limits.request_timeout);
+  timer.async_wait([waiting, &socket](const boost::system::error_code& ec) {
+    boost::system::error_code ignored;
+    if (!ec && *waiting) socket.cancel(ignored);
+  });
+  unsigned char first = 0;
+  auto [ec, n] = co_await socket.async_receive(asio::buffer(&first, 1), tcp::socket::message_peek, use_tuple);
+  *waiting = false;
+  timer.cancel();
+  --state->sniffing;
+  if (ec || n == 0 || !state->acceptor.is_open()) co_return;  // gone, silent past the timeout, or shutting down
+  constexpr unsigned char kTlsHandshakeRecord = 0x16;
+  const bool tls = first == kTlsHandshakeRecord;
+  if (!tls) state->metrics.plaintext_connections_total.Add({{"listener", state->name}}).Increment();
+  serve_connection(state, std::move(socket), std::move(remote), tls);
+}
+
 asio::awaitable<void> accept_loop(std::shared_ptr<Server::State> state) {
   for (;;) {
     auto [ec, socket] = co_await state->acceptor.async_accept(use_tuple);
@@ -355,21 +399,16 @@ asio::awaitable<void> accept_loop(std::shared_ptr<Server::State> state) {
     socket.set_option(tcp::no_delay(true), opt_ec);
     auto remote = socket.remote_endpoint(opt_ec);
     if (opt_ec) continue;  // the peer is already gone
-    if (state->connections.size() >= static_cast<std::size_t>(state->limits.max_connections)) {
+    if (state->connections.size() + state->sniffing >= static_cast<std::size_t>(state->limits.max_connections)) {
       state->rejection("max_connections").Increment();
       if (state->rejecting < 64) asio::co_spawn(state->ex, refuse(state, std::move(socket)), asio::detached);
       continue;
     }
-    if (state->tls) {
-      auto context = state->tls();  // the material current at accept time
-      auto conn = std::make_shared<Connection<TlsStream>>(
-          state, TlsStream(beast::tcp_stream(std::move(socket)), *context), remote);
-      asio::co_spawn(
-          state->ex, [conn, context]() -> asio::awaitable<void> { co_await conn->run(); }, asio::detached);
+    if (state->tls && state->accept_plaintext) {
+      auto sniff = sniff_and_serve(state, std::move(socket), std::move(remote));
+      asio::co_spawn(state->ex, std::move(sniff), asio::detached);
     } else {
-      auto conn = std::make_shared<Connection<beast::tcp_stream>>(state, beast::tcp_stream(std::move(socket)), remote);
-      asio::co_spawn(
-          state->ex, [conn]() -> asio::awaitable<void> { co_await conn->run(); }, asio::detached);
+      serve_connection(state, std::move(socket), std::move(remote), state->tls != nullptr);
     }
   }
 }
@@ -401,7 +440,10 @@ Result<void> Server::listen(const std::string& host_port) {
   return {};
 }
 
-void Server::use_tls(TlsProvider provider) { state_->tls = std::move(provider); }
+void Server::use_tls(TlsProvider provider, bool accept_plaintext) {
+  state_->tls = std::move(provider);
+  state_->accept_plaintext = accept_plaintext;
+}
 
 void Server::start() { asio::co_spawn(state_->ex, accept_loop(state_), asio::detached); }
 

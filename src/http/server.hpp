@@ -75,9 +75,12 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   // Serve TLS: each new connection handshakes with the context the provider returns at accept
-  // time (so reloaded certificates apply to new connections only). Call before start().
+  // time (so reloaded certificates apply to new connections only). With `accept_plaintext`,
+  // connections that do not start with a TLS handshake are served as plain HTTP (counted in
+  // mcp_sidecar_plaintext_connections_total); their requests carry no client identity. Call
+  // before start().
   using TlsProvider = std::function<std::shared_ptr<boost::asio::ssl::context>()>;
-  void use_tls(TlsProvider provider);
+  void use_tls(TlsProvider provider, bool accept_plaintext = false);
 
   // Binds and listens on "host:port" (port 0 picks one).
   Result<void> listen(const std::string& host_port);

@@ -54,7 +54,7 @@ Result<void> Inbound::listen() {
   if (auto r = load_tokens(); !r) return r;
   if (tls_) {
     if (auto r = tls_->load(); !r) return make_error(ErrorCode::internal, "inbound TLS: " + r.error().message);
-    server_.use_tls([this] { return tls_->current(); });
+    server_.use_tls([this] { return tls_->current(); }, config_.tls.accept_plaintext);
   }
   const auto mode = config_.effective_mode();
   if (mode == config::AuthMode::none) {
@@ -66,6 +66,12 @@ Result<void> Inbound::listen() {
   }
   metrics_.auth_disabled.Add({{"direction", "inbound"}, {"server", config_.name}})
       .Set(mode == config::AuthMode::none ? 1 : 0);
+  if (config_.tls.accept_plaintext)
+    log::warn("plaintext_accepted",
+              {{"server", config_.name},
+               {"message",
+                "the TLS port also serves plain HTTP (bearer callers, unencrypted): an upgrade window; "
+                "mcp_sidecar_plaintext_connections_total shows who still uses it"}});
   if (!config_.policy_set)
     log::warn("policy_open", {{"server", config_.name},
                               {"message", "no inbound.policy: every authenticated caller may call every tool"}});

@@ -77,6 +77,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& http_rejections_total;
   // {listener, outcome=ok|resumed|no_certificate|unknown_ca|expired|not_yet_valid|bad_certificate|handshake}
   prometheus::Family<prometheus::Counter>& tls_handshakes_total;
+  // {listener}: plain-HTTP connections a TLS listener accepted (inbound.auth.tls.accept_plaintext)
+  prometheus::Family<prometheus::Counter>& plaintext_connections_total;
   // {method=bearer|mtls|none, outcome=ok|denied|disabled}
   prometheus::Family<prometheus::Counter>& auth_total;
   // {server}: requests the inbound policy refused (each element of a batch counts)

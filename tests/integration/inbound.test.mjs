@@ -157,6 +157,46 @@ test('mtls-or-bearer: a certificate if presented (never falling back when it is 
   assert.equal(nothing.status, 401);
 });
 
+test('accept_plaintext: one port serves plain-HTTP callers with tokens and TLS callers with certificates, so clients can move to mTLS in any order', async () => {
+  const tokens = tokensFile('tokens-plaintext', [`orchestrator=${T_ORCH}`]);
+  const g = await gate(registry, {
+    auth: { mode: 'mtls-or-bearer', bearer_tokens_file: tokens, tls: serverTls({ client_ca_file: `${pki}/ca.crt`, accept_plaintext: true }) },
+    policy: [{ callers: ['bearer:orchestrator', ID('orchestrator')], tools: ['*'] }]
+  });
+  assert.ok(g.logLines().some((l) => l.event === 'plaintext_accepted' && l.level === 'warn'), 'no startup warning');
+  const port = g.addresses.inbound.split(':')[1];
+  // An orchestrator not yet moved: plain HTTP with its token, through a real outbound sidecar.
+  const plain = await startSidecar({ bin: SIDECAR_BIN, dir, name: 'plaintext-client', env: { MCP_BEARER_TOKEN: T_ORCH }, config: {
+    outbound: { listen: '127.0.0.1:0', servers: [{ name: 'registry', url: `http://localhost:${port}/mcp` }] },
+    admin: { listen: '127.0.0.1:0' }, shutdown: { delay_seconds: 0 } } });
+  cleanup.push(() => plain.stop('SIGKILL'));
+  // One already moved: TLS with its certificate, no token.
+  const moved = await startSidecar({ bin: SIDECAR_BIN, dir, name: 'mtls-client', config: {
+    outbound: { listen: '127.0.0.1:0', servers: [{ name: 'registry', url: `https://localhost:${port}/mcp`,
+      tls: { ca_file: `${pki}/ca.crt`, cert_file: `${pki}/orchestrator.crt`, key_file: `${pki}/orchestrator.key` } }] },
+    admin: { listen: '127.0.0.1:0' }, shutdown: { delay_seconds: 0 } } });
+  cleanup.push(() => moved.stop('SIGKILL'));
+  for (const [client, caller] of [[plain, 'bearer:orchestrator'], [moved, ID('orchestrator')]]) {
+    const r = await callTool(client, 'registry', 'get_filings', { company_number: 'GB-10001' }, { 'X-Case-Id': 'plaintext' });
+    assert.equal(r.status, 200, r.body);
+    assert.equal((await callersSeen()).at(-1), caller);
+  }
+  // Plain HTTP without a token is refused like any caller without credentials.
+  const anonymous = await exchange(`http://localhost:${port}/mcp`, { body: { jsonrpc: '2.0', id: 1, method: 'ping' } });
+  assert.equal(anonymous.status, 401);
+  const m = await metrics(g);
+  assert.ok(metricValue(m, 'mcp_sidecar_plaintext_connections_total', { listener: 'inbound' }) >= 2, 'plaintext connections not counted');
+  assert.ok(metricValue(m, 'mcp_sidecar_auth_total', { method: 'mtls', outcome: 'ok' }) >= 1);
+  assert.ok(metricValue(m, 'mcp_sidecar_auth_total', { method: 'bearer', outcome: 'ok' }) >= 1);
+  // Strict mTLS with a plain-HTTP door makes no sense: refused at load.
+  const strict = path.join(dir, 'strict-plaintext.yaml');
+  fs.writeFileSync(strict, JSON.stringify({ inbound: { forward_to: registry.base, auth: { mode: 'mtls',
+    tls: serverTls({ client_ca_file: `${pki}/ca.crt`, accept_plaintext: true }) } } }));
+  const check = spawnSync(SIDECAR_BIN, ['--check-config', '--config', strict], { encoding: 'utf8' });
+  assert.equal(check.status, 1);
+  assert.match(check.stderr + check.stdout, /accept_plaintext.*bearer/);
+});
+
 test('per-tool policy: denied calls never reach the server; batches are authorized element by element; tools/list is filtered', async () => {
   const tokens = tokensFile('tokens-policy', [`orchestrator=${T_ORCH}`, `auditor=${T_AUDIT}`]);
   const g = await gate(registry, {
