@@ -2,8 +2,9 @@
 // `helm template` in every documented mode validated against the Kubernetes API schemas, what
 // matters asserted on the parsed objects (only the gate exposed, probes, identities, policy,
 // NetworkPolicies, sidecar placement, securityContext, checksums, grace periods), bad values
-// rejected by the schemas, and every rendered sidecar config accepted by `mcp-sidecar
-// --check-config` inside a copy of the files its pod mounts.
+// rejected by the schemas, every rendered sidecar config accepted by `mcp-sidecar
+// --check-config` inside a copy of the files its pod mounts, and the bearer -> mTLS upgrade proven
+// seamless: in each step's rolling update, the real sidecars of old and new pods call each other.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -16,17 +17,26 @@ const SIDECAR_CHART = path.join(ROOT, 'charts/mcp-sidecar');
 const KYC_CHART = path.join(ROOT, 'charts/kyc');
 const example = (name) => ['-f', path.join(KYC_CHART, 'examples', `${name}.yaml`)];
 const SIDECAR_BIN = process.env.MCP_SIDECAR_BIN || path.join(ROOT, 'build/release/src/mcp-sidecar');
+// The integration helpers (real KYC server, sidecar launcher, REST calls) read the binary from the
+// environment when imported.
+process.env.MCP_SIDECAR_BIN = SIDECAR_BIN;
+const { callTool, metrics, metricValue, startServer, startSidecar, until } = await import('../integration/helpers.mjs');
+// The sidecars run here see no MCP_* variables of the test's environment (they would override
+// the rendered config).
+const NO_MCP_ENV = Object.fromEntries(Object.keys(process.env).filter((k) => k.startsWith('MCP_')).map((k) => [k, undefined]));
 
 const SERVERS = ['registry', 'sanctions', 'pep', 'risk'];
 const WORKLOADS = [...SERVERS, 'orchestrator'];
 const NS = 'kyc';
 const spiffe = (sa) => `spiffe://cluster.local/ns/${NS}/sa/${sa}`;
 
-// Every documented mode of the kyc chart (README.md) and the auth mode it runs in.
+// Every documented mode of the kyc chart (README.md), the gates' auth mode and what the
+// orchestrator presents.
 const KYC_MODES = {
   bearer: { args: [], auth: 'bearer' },
   'mtls-or-bearer': { args: example('mtls-or-bearer'), auth: 'mtls-or-bearer' },
-  mtls: { args: example('mtls'), auth: 'mtls' },
+  'orchestrator-mtls': { args: example('orchestrator-mtls'), auth: 'mtls-or-bearer', orchestrator: 'mtls' },
+  mtls: { args: example('mtls'), auth: 'mtls', orchestrator: 'mtls' },
   classic: { args: example('classic'), auth: 'bearer' },
   monitoring: { args: example('monitoring'), auth: 'bearer' },
   scale: { args: example('scale'), auth: 'bearer' },
@@ -95,6 +105,8 @@ test('every documented mode renders objects that pass the Kubernetes schema chec
   assert.equal(count('bearer', 'Secret'), 1);
   assert.equal(count('mtls-or-bearer', 'Certificate'), 5);
   assert.equal(count('mtls-or-bearer', 'Secret'), 1);
+  assert.equal(count('orchestrator-mtls', 'Certificate'), 5);
+  assert.equal(count('orchestrator-mtls', 'Secret'), 1, 'kept while the gates accept tokens');
   assert.equal(count('mtls', 'Certificate'), 5);
   assert.equal(count('mtls', 'Secret'), 0, 'mtls: the tokens Secret is gone');
   assert.equal(count('bearer', 'PodDisruptionBudget'), 5);
@@ -150,29 +162,41 @@ test('probes are wired to /healthz and /readyz on the admin port 9901', () => {
 });
 
 test('each Certificate names the ServiceAccount its pods run as; the orchestrator expects exactly those identities', () => {
-  for (const mode of ['mtls-or-bearer', 'mtls']) {
+  for (const mode of ['mtls-or-bearer', 'orchestrator-mtls', 'mtls']) {
     const objs = rendered[mode];
-    const identityOf = {}; // workload -> the URI SAN of the certificate its pods mount
+    const usesMtls = KYC_MODES[mode].orchestrator === 'mtls';
+    const identityOf = {}; // workload -> the URI SAN of its certificate
     for (const dep of deployments(objs)) {
       const spec = podSpecOf(dep);
       const sa = spec.serviceAccountName;
       assert.ok(find(objs, 'ServiceAccount', sa), `${mode}: ServiceAccount ${sa} rendered`);
       assert.equal(dep.metadata.namespace, NS);
+      // Every pod mounts its certificate, but the orchestrator only once it presents it (step 2).
       const tlsVolume = spec.volumes.find((v) => v.name === 'mcp-sidecar-tls');
-      const cert = ofKind(objs, 'Certificate').find((c) => c.spec.secretName === tlsVolume.secret.secretName);
-      assert.ok(cert, `${mode}: a Certificate issues ${tlsVolume.secret.secretName}`);
+      const mounted = workloadOf(dep) !== 'orchestrator' || usesMtls;
+      assert.equal(Boolean(tlsVolume), mounted, `${mode}: ${dep.metadata.name} mounts its certificate`);
+      const secretName = `${dep.metadata.name}-tls`;
+      if (mounted) assert.equal(tlsVolume.secret.secretName, secretName);
+      const cert = ofKind(objs, 'Certificate').find((c) => c.spec.secretName === secretName);
+      assert.ok(cert, `${mode}: a Certificate issues ${secretName}`);
       assert.equal(cert.metadata.namespace, dep.metadata.namespace);
       assert.deepEqual(cert.spec.uris, [spiffe(sa)], `${mode}: ${cert.metadata.name} URI SAN names ${sa}`);
       assert.ok(cert.spec.usages.includes('server auth') && cert.spec.usages.includes('client auth'));
       identityOf[workloadOf(dep)] = cert.spec.uris[0];
     }
-    // Follow each outbound URL to the Service, the pods it selects, and their certificate.
     const orch = deployments(objs).find((d) => workloadOf(d) === 'orchestrator');
     const outbound = sidecarConfig(objs, podSpecOf(orch)).outbound;
     assert.equal(outbound.servers.length, 4);
+    // Until step 2 the orchestrator keeps plain HTTP and its token; then its certificate alone.
+    assert.equal(outbound.bearer_token_file, usesMtls ? undefined : '/var/run/mcp-sidecar/tokens/token', `${mode}: token`);
+    // Follow each outbound URL to the Service, the pods it selects, and their certificate.
     for (const s of outbound.servers) {
       const url = new URL(s.url);
-      assert.equal(url.protocol, 'https:', `${mode}: ${s.name} over TLS`);
+      assert.equal(url.protocol, usesMtls ? 'https:' : 'http:', `${mode}: ${s.name} scheme`);
+      if (!usesMtls) {
+        assert.equal(s.tls, undefined, `${mode}: ${s.name} no TLS settings`);
+        continue;
+      }
       const [svcName, svcNs] = url.hostname.split('.');
       assert.equal(svcNs, NS);
       const svc = find(objs, 'Service', svcName);
@@ -180,8 +204,6 @@ test('each Certificate names the ServiceAccount its pods run as; the orchestrato
       assert.equal(s.tls.expect_identity, identityOf[workloadOf(dep)], `${mode}: ${s.name} expects its server's SAN`);
       assert.equal(s.tls.ca_file, '/var/run/mcp-sidecar/tls/ca.crt');
     }
-    // Step 2 keeps the token beside the certificate; step 3 drops it.
-    assert.equal(outbound.bearer_token_file, mode === 'mtls' ? undefined : '/var/run/mcp-sidecar/tokens/token');
   }
 });
 
@@ -200,6 +222,8 @@ test('each gate requires auth, runs the mode asked for and has the policy that l
       assert.equal(gate.forward_to, 'http://127.0.0.1:8000');
       assert.equal(Boolean(gate.auth.tls?.client_ca_file), auth !== 'bearer', `${mode}: ${w} client CA`);
       assert.equal(Boolean(gate.auth.bearer_tokens_file), auth !== 'mtls', `${mode}: ${w} tokens file`);
+      // While it accepts tokens, the TLS port also serves orchestrator pods still on plain HTTP.
+      assert.equal(gate.auth.tls?.accept_plaintext, auth === 'mtls-or-bearer' ? true : undefined, `${mode}: ${w} accept_plaintext`);
       assert.ok(gate.policy.length >= 1, `${mode}: ${w} has a policy`);
       assert.deepEqual(gate.policy[0], { callers: orchestratorCallers, tools: ['*'] }, `${mode}: ${w} policy`);
       // The app itself listens on loopback only.
@@ -469,6 +493,9 @@ test('bad values are rejected by the schemas with a message naming the key', () 
     [KYC_CHART, { servers: { registry: { replicas: 'two' } } }, /\/servers\/registry\/replicas.*(integer|number)/],
     [KYC_CHART, { servers: { ledger: { transport: 'sse' } } }, /\/servers.*additional properties 'ledger' not allowed/],
     [KYC_CHART, { auth: { mode: 'tokens' } }, /\/auth\/mode.*bearer/],
+    // The orchestrator cannot present what the gates refuse.
+    [KYC_CHART, { auth: { mode: 'mtls', orchestratorUses: 'bearer' } }, /\/auth\/orchestratorUses.*'mtls'/],
+    [KYC_CHART, { auth: { mode: 'bearer', orchestratorUses: 'mtls' } }, /\/auth\/orchestratorUses.*'bearer'/],
     [KYC_CHART, { auth: { bearer: { orchestratorToken: 'short' } } }, /\/auth\/bearer\/orchestratorToken/],
     [KYC_CHART, { servers: { pep: { sessionAffinity: 'Sticky' } } }, /\/servers\/pep\/sessionAffinity/],
     // Through the alias into the sidecar chart's own schema.
@@ -488,15 +515,19 @@ test('bad values are rejected by the schemas with a message naming the key', () 
       assert.match(r.stdout + r.stderr, message, `helm ${cmd[0]} ${JSON.stringify(values)}`);
     }
   });
+  // The templates say the same without the schema.
+  for (const [mode, uses] of [['mtls', 'bearer'], ['bearer', 'mtls']]) {
+    const r = helm(['template', 'x', KYC_CHART, '--skip-schema-validation', '--set', `auth.mode=${mode}`, '--set', `auth.orchestratorUses=${uses}`]);
+    assert.notEqual(r.status, 0, `${mode} with an orchestrator on ${uses} rendered`);
+    assert.match(r.stderr, new RegExp(`auth.orchestratorUses=${uses} contradicts auth.mode=${mode}`));
+  }
 });
 
 // Lays out a pod's sidecar files under `dir` as the kubelet would mount them (ConfigMaps and
-// Secrets from the render; cert-manager's Secrets as placeholders) and returns the config path,
-// its mount paths rewritten into `dir`.
-function mountSidecarFiles(objs, spec, dir) {
-  const sc = sidecarOf(spec);
-  const mounts = [...sc.volumeMounts].sort((a, b) => b.mountPath.length - a.mountPath.length);
-  for (const m of mounts) {
+// Secrets from the render; cert-manager's Secrets from `issued` (secret name -> files), else
+// placeholders) and returns the config path, its mount paths rewritten into `dir`.
+function mountSidecarFiles(objs, spec, dir, issued = {}) {
+  for (const m of sidecarOf(spec).volumeMounts) {
     const target = path.join(dir, m.mountPath);
     fs.mkdirSync(target, { recursive: true });
     const v = spec.volumes.find((x) => x.name === m.name);
@@ -507,7 +538,7 @@ function mountSidecarFiles(objs, spec, dir) {
       if (secret) files = Object.fromEntries(Object.entries(secret.data).map(([k, b64]) => [k, Buffer.from(b64, 'base64').toString()]));
       else {
         assert.ok(ofKind(objs, 'Certificate').some((c) => c.spec.secretName === v.secret.secretName), `${v.secret.secretName} comes from a Certificate`);
-        files = { 'tls.crt': 'placeholder', 'tls.key': 'placeholder', 'ca.crt': 'placeholder' };
+        files = issued[v.secret.secretName] ?? { 'tls.crt': 'placeholder', 'tls.key': 'placeholder', 'ca.crt': 'placeholder' };
       }
       if (v.secret.items) files = Object.fromEntries(v.secret.items.map((it) => [it.path, files[it.key]]));
     }
@@ -516,13 +547,19 @@ function mountSidecarFiles(objs, spec, dir) {
       fs.writeFileSync(path.join(target, name), text);
     }
   }
-  let config = fs.readFileSync(path.join(dir, '/etc/mcp-sidecar/config.yaml'), 'utf8');
-  // One pass, longest mount first, so a rewritten path is never rewritten again.
-  const escaped = mounts.map((m) => m.mountPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
-  config = config.replace(new RegExp(`(${escaped.join('|')})/`, 'g'), (_, mount) => `${path.join(dir, mount)}/`);
   const file = path.join(dir, 'config.yaml');
-  fs.writeFileSync(file, config);
+  fs.writeFileSync(file, localConfigText(objs, spec, dir));
   return file;
+}
+
+// The config.yaml a pod's sidecar mounts, with its mount paths rewritten into `dir`.
+function localConfigText(objs, spec, dir) {
+  const volume = spec.volumes.find((v) => v.name === 'mcp-sidecar-config');
+  const mounts = sidecarOf(spec).volumeMounts.map((m) => m.mountPath).sort((a, b) => b.length - a.length);
+  // One pass, longest mount first, so a rewritten path is never rewritten again.
+  const escaped = mounts.map((m) => m.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  return find(objs, 'ConfigMap', volume.configMap.name).data['config.yaml']
+    .replace(new RegExp(`(${escaped.join('|')})/`, 'g'), (_, mount) => `${path.join(dir, mount)}/`);
 }
 
 // Every file a config names: keys ending in _file, anywhere.
@@ -561,5 +598,187 @@ test('every rendered sidecar config is accepted by mcp-sidecar --check-config, w
     fs.writeFileSync(file, cm.data['config.yaml']);
     const r = checkConfig(file);
     assert.equal(r.status, 0, `mcp-sidecar chart ${args.join(' ')}:\n${r.stderr}`);
+  }
+});
+
+// The bearer -> mTLS upgrade (README), one `helm upgrade` per step. The token is fixed because in
+// a cluster the Secret keeps it across upgrades (kyc.tokenData reads it back), which `helm
+// template` cannot show.
+const UPGRADE = [
+  { name: 'bearer', args: [] },
+  { name: 'step 1 (auth.mode=mtls-or-bearer)', args: ['--set', 'auth.mode=mtls-or-bearer'] },
+  { name: 'step 2 (auth.orchestratorUses=mtls)', args: ['--set', 'auth.mode=mtls-or-bearer', '--set', 'auth.orchestratorUses=mtls'] },
+  { name: 'step 3 (auth.mode=mtls)', args: ['--set', 'auth.mode=mtls', '--set', 'auth.orchestratorUses=mtls'] }
+];
+const renderState = (args) => renderKyc(['--set', 'auth.bearer.orchestratorToken=upgrade-token-0123456789abcdef', ...args]);
+const podSpecOfWorkload = (objs, w) => podSpecOf(find(objs, 'Deployment', `kyc-${w}`));
+const configTextOf = (objs, w) => find(objs, 'ConfigMap', `kyc-${w}-mcp-sidecar`).data['config.yaml'];
+
+test('the upgrade: step 1 rolls only the gates, step 2 only the orchestrator, step 3 only the gates', () => {
+  const states = UPGRADE.map((s) => renderState(s.args));
+  // Whose pods roll, and whose ConfigMap changes (old pods reload a changed one live).
+  const template = (objs, w) => JSON.stringify(find(objs, 'Deployment', `kyc-${w}`).spec.template);
+  const rolled = (a, b) => WORKLOADS.filter((w) => template(a, w) !== template(b, w));
+  const reconfigured = (a, b) => WORKLOADS.filter((w) => configTextOf(a, w) !== configTextOf(b, w));
+  for (const [k, moving] of [[1, SERVERS], [2, ['orchestrator']], [3, SERVERS]]) {
+    assert.deepEqual(rolled(states[k - 1], states[k]), moving, `${UPGRADE[k].name} rolls`);
+    assert.deepEqual(reconfigured(states[k - 1], states[k]), moving, `${UPGRADE[k].name} reconfigures`);
+  }
+  assert.deepEqual(states.map((objs) => ofKind(objs, 'Certificate').length), [0, 5, 5, 5]);
+  assert.deepEqual(states.map((objs) => Boolean(find(objs, 'Secret', 'kyc-tokens'))), [true, true, true, false], 'tokens kept while a gate accepts them');
+  // Left empty, the orchestrator's side follows the mode: bearer until mode mtls.
+  assert.deepEqual(renderState(['--set', 'auth.mode=mtls']), states[3]);
+  assert.deepEqual(renderState(['--set', 'auth.mode=mtls-or-bearer', '--set', 'auth.orchestratorUses=bearer']), states[1]);
+});
+
+// A CA and, per ServiceAccount, the certificate cert-manager would issue for the chart's
+// Certificate (URI SAN = the account's SPIFFE id), made with openssl as certs-dev/make-certs.sh
+// does; that script names its certificates after the workloads, not the chart's
+// <release>-<workload> accounts. Returns secret name -> {tls.crt, tls.key, ca.crt}.
+function issueCertificates(dir, serviceAccounts) {
+  fs.mkdirSync(dir, { recursive: true });
+  const f = (name) => path.join(dir, name);
+  const openssl = (...args) => {
+    const r = run('openssl', ['req', '-x509', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', ...args]);
+    assert.equal(r.status, 0, `openssl: ${r.stderr}`);
+  };
+  openssl('-keyout', f('ca.key'), '-out', f('ca.crt'), '-subj', '/CN=kyc upgrade test CA',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign');
+  const issued = {};
+  for (const sa of serviceAccounts) {
+    openssl('-keyout', f(`${sa}.key`), '-out', f(`${sa}.crt`), '-subj', `/CN=${sa}`, '-CA', f('ca.crt'), '-CAkey', f('ca.key'),
+      '-addext', `subjectAltName=URI:${spiffe(sa)}`, '-addext', 'basicConstraints=critical,CA:FALSE',
+      '-addext', 'keyUsage=critical,digitalSignature', '-addext', 'extendedKeyUsage=serverAuth,clientAuth');
+    const read = (name) => fs.readFileSync(f(name), 'utf8');
+    issued[`${sa}-tls`] = { 'tls.crt': read(`${sa}.crt`), 'tls.key': read(`${sa}.key`), 'ca.crt': read('ca.crt') };
+  }
+  return issued;
+}
+
+// A rendered sidecar config moved onto loopback: kernel-chosen ports, the gate forwarding to the
+// test's registry server, the orchestrator calling the registry alone at `gateAddress`; no
+// shutdown delay and a fast reload check (nothing drains here, and reloads are awaited).
+function onLoopback(text, { forwardTo, gateAddress }) {
+  const cfg = parseDocs(text)[0];
+  cfg.admin.listen = '127.0.0.1:0';
+  cfg.shutdown = { delay_seconds: 0, grace_seconds: 1, close_timeout_seconds: 1 };
+  cfg.reload = { interval_seconds: 0.1 };
+  if (cfg.inbound) Object.assign(cfg.inbound, { listen: '127.0.0.1:0', forward_to: forwardTo });
+  if (cfg.outbound) {
+    cfg.outbound.listen = '127.0.0.1:0';
+    cfg.outbound.servers = cfg.outbound.servers.filter((s) => s.name === 'registry').map((s) => {
+      const url = new URL(s.url);
+      url.host = gateAddress;
+      return { ...s, url: url.href };
+    });
+  }
+  return cfg;
+}
+
+test('the upgrade is seamless: in every rolling update of the three steps, old and new orchestrator and registry gate pods call each other (real sidecars, server, certificates); jumping from bearer to mtls is not', async (t) => {
+  if (!fs.existsSync(SIDECAR_BIN)) return skipOrFail(t, `no sidecar binary at ${SIDECAR_BIN} (set MCP_SIDECAR_BIN or build release)`);
+  const root = tempDir('chart-upgrade-');
+  const issued = issueCertificates(path.join(root, 'pki'), ['kyc-registry', 'kyc-orchestrator']);
+  const states = UPGRADE.map((s) => renderState(s.args));
+  const registry = await startServer('registry', { dir: root, transport: 'stateless' });
+  const running = [];
+  t.after(async () => {
+    for (const p of running) await p.stop('SIGKILL');
+    await registry.stop();
+  });
+
+  // Starts workload w's sidecar as a pod of state k would run it, in a folder of its own. With
+  // `reloadTo`, the pod then sees its ConfigMap become state reloadTo's, as an old pod does while
+  // the Deployment rolls (its mounts stay those of state k), and has reloaded it.
+  let pods = 0;
+  const startPod = async (w, k, { gateAddress, reloadTo } = {}) => {
+    const spec = podSpecOfWorkload(states[k], w);
+    const dir = path.join(root, `pod-${++pods}-${w}`);
+    const place = (text) => onLoopback(text, { forwardTo: registry.base, gateAddress });
+    const config = place(fs.readFileSync(mountSidecarFiles(states[k], spec, dir, issued), 'utf8'));
+    const pod = await startSidecar({ bin: SIDECAR_BIN, dir, name: 'sidecar', env: NO_MCP_ENV, config,
+      expectRoles: [w === 'orchestrator' ? 'outbound' : 'inbound', 'admin'] });
+    running.push(pod);
+    pod.started = config;
+    if (reloadTo !== undefined) {
+      const reloads = () => pod.logLines().filter((l) => /^config_reload(ed|_failed)$/.test(l.event));
+      const before = reloads().length;
+      const next = place(localConfigText(states[reloadTo], podSpecOfWorkload(states[reloadTo], w), dir));
+      fs.writeFileSync(`${pod.configFile}.tmp`, JSON.stringify(next));
+      fs.renameSync(`${pod.configFile}.tmp`, pod.configFile); // atomic, like the kubelet's swap
+      await until(() => reloads().length > before, { what: `${w} to reload the new ConfigMap` });
+      assert.equal(reloads().at(-1).event, 'config_reloaded', `${w}: ${JSON.stringify(reloads().at(-1))}`);
+    }
+    return pod;
+  };
+  // The variants of a workload's pods while step k rolls: old, old with the new ConfigMap (when
+  // it changed), new.
+  const variants = (w, k) => [
+    { label: 'old', k: k - 1 },
+    ...(configTextOf(states[k - 1], w) !== configTextOf(states[k], w) ? [{ label: 'old+new ConfigMap', k: k - 1, reloadTo: k }] : []),
+    { label: 'new', k }
+  ];
+
+  // The gate's counters the README says to watch between the steps.
+  const gateCounters = async (gate) => {
+    const m = await metrics(gate);
+    const refused = [...m.matchAll(/^mcp_sidecar_tls_handshakes_total\{.*outcome="(\w+)".*\} (\S+)$/gm)]
+      .filter(([, outcome]) => outcome !== 'ok' && outcome !== 'resumed');
+    return {
+      bearer: metricValue(m, 'mcp_sidecar_auth_total', { method: 'bearer', outcome: 'ok' }) ?? 0,
+      mtls: metricValue(m, 'mcp_sidecar_auth_total', { method: 'mtls', outcome: 'ok' }) ?? 0,
+      plaintext: metricValue(m, 'mcp_sidecar_plaintext_connections_total', { listener: 'inbound' }) ?? 0,
+      refusals: refused.reduce((n, [, , value]) => n + Number(value), 0)
+    };
+  };
+  // One tool call from an orchestrator pod through a gate pod; returns what happened.
+  const callThrough = async (orchestrator, gate) => {
+    const before = await gateCounters(gate);
+    const r = await callTool(orchestrator, 'registry', 'get_filings', { company_number: 'GB-10001' }, { 'X-Case-Id': 'upgrade' });
+    const after = await gateCounters(gate);
+    const delta = Object.fromEntries(Object.keys(after).map((key) => [key, after[key] - before[key]]));
+    return { ok: r.status === 200 && r.json?.structuredContent?.company_number === 'GB-10001' && !r.json.isError, r, delta };
+  };
+
+  const seen = [];
+  for (let k = 1; k < states.length; k++) {
+    for (const g of variants('registry', k)) {
+      const gate = await startPod('registry', g.k, { reloadTo: g.reloadTo });
+      for (const o of variants('orchestrator', k)) {
+        const pod = await startPod('orchestrator', o.k, { gateAddress: gate.addresses.inbound, reloadTo: o.reloadTo });
+        const where = `${UPGRADE[k].name}: ${o.label} orchestrator -> ${g.label} gate`;
+        const { ok, r, delta } = await callThrough(pod, gate);
+        assert.ok(ok, `${where}: ${r.status} ${r.body}`);
+        // The orchestrator is who it was started as: an outbound config does not change live.
+        const usesToken = Boolean(pod.started.outbound.bearer_token_file);
+        const caller = registry.logLines().filter((l) => l.event === 'tool_call').at(-1)?.caller;
+        assert.equal(caller, usesToken ? 'bearer:orchestrator' : spiffe('kyc-orchestrator'), `${where}: caller`);
+        assert.ok(delta[usesToken ? 'bearer' : 'mtls'] > 0, `${where}: mcp_sidecar_auth_total`);
+        assert.equal(delta[usesToken ? 'mtls' : 'bearer'], 0, `${where}: mcp_sidecar_auth_total, other method`);
+        // Plain HTTP on a TLS port is counted (what to watch before step 3); no handshake refused.
+        const plaintext = usesToken && Boolean(gate.started.inbound.auth.tls?.accept_plaintext);
+        assert.equal(delta.plaintext > 0, plaintext, `${where}: mcp_sidecar_plaintext_connections_total`);
+        assert.equal(delta.refusals, 0, `${where}: refused handshakes`);
+        seen.push(`${where}: ${caller}${plaintext ? ' (plain HTTP on the TLS port)' : ''}`);
+        await pod.stop();
+      }
+      await gate.stop();
+    }
+  }
+  t.diagnostic(`${seen.length} overlaps called through:\n${seen.join('\n')}`);
+
+  // The control: the old one-step switch. An orchestrator on plain HTTP and its token meets a
+  // strict-mTLS gate (and the other way round): the call fails, so the test above can fail.
+  for (const [ko, kg] of [[0, 3], [3, 0]]) {
+    const gate = await startPod('registry', kg);
+    const pod = await startPod('orchestrator', ko, { gateAddress: gate.addresses.inbound });
+    const { ok, r, delta } = await callThrough(pod, gate);
+    assert.ok(!ok, `${UPGRADE[ko].name} orchestrator -> ${UPGRADE[kg].name} gate succeeded: ${r.status}`);
+    // Plain HTTP at a TLS-only port is a refused handshake there (a TLS hello at a plain port is
+    // a bad request the TLS client cannot read: nothing to count at the gate).
+    if (kg === 3) assert.ok(delta.refusals > 0, 'the strict gate counted no refused handshake');
+    t.diagnostic(`${UPGRADE[ko].name} orchestrator -> ${UPGRADE[kg].name} gate: ${r.status} (refused, as it must be)`);
+    await pod.stop();
+    await gate.stop();
   }
 });

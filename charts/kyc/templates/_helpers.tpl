@@ -41,12 +41,29 @@ helm.sh/chart: {{ printf "%s-%s" $root.Chart.Name $root.Chart.Version | replace 
 {{- printf "spiffe://%s/ns/%s/sa/%s" $root.Values.trustDomain $root.Release.Namespace (include "kyc.name" .) -}}
 {{- end -}}
 
-{{/* "true" when the mode uses tokens / certificates (include returns strings). */}}
+{{/* "true" when the gates accept tokens / certificates exist (include returns strings). */}}
 {{- define "kyc.bearerOn" -}}
 {{- if ne .Values.auth.mode "mtls" }}true{{ end -}}
 {{- end -}}
 {{- define "kyc.mtlsOn" -}}
 {{- if ne .Values.auth.mode "bearer" }}true{{ end -}}
+{{- end -}}
+
+{{/*
+What the orchestrator's sidecar presents to the gates: "bearer" (plain HTTP and its token) or
+"mtls" (TLS and its certificate). auth.orchestratorUses, else derived from auth.mode; a choice
+the gates would refuse fails the render (the schema says so too).
+*/}}
+{{- define "kyc.orchestratorUses" -}}
+{{- $mode := .Values.auth.mode -}}
+{{- $uses := .Values.auth.orchestratorUses | default (eq $mode "mtls" | ternary "mtls" "bearer") -}}
+{{- if and (eq $mode "mtls") (eq $uses "bearer") -}}
+{{- fail "auth.orchestratorUses=bearer contradicts auth.mode=mtls: the gates accept certificates only (set orchestratorUses to mtls, or leave it empty)" -}}
+{{- end -}}
+{{- if and (eq $mode "bearer") (eq $uses "mtls") -}}
+{{- fail "auth.orchestratorUses=mtls contradicts auth.mode=bearer: the gates have no certificates (set auth.mode=mtls-or-bearer first)" -}}
+{{- end -}}
+{{- $uses -}}
 {{- end -}}
 
 {{- define "kyc.tokensSecret" -}}
@@ -110,6 +127,10 @@ inbound:
       cert_file: {{ $tls }}/tls.crt
       key_file: {{ $tls }}/tls.key
       client_ca_file: {{ $tls }}/ca.crt
+      {{- if include "kyc.bearerOn" $root }}
+      # The TLS port also serves plain-HTTP token callers: orchestrator pods not yet on mTLS.
+      accept_plaintext: true
+      {{- end }}
     {{- end }}
   policy:
     {{- include "kyc.policy" . | nindent 4 }}
@@ -126,17 +147,18 @@ inbound:
 {{- define "kyc.outboundConfig" -}}
 {{- $root := . -}}
 {{- $tls := include "mcp-sidecar.tlsDir" . -}}
+{{- $mtls := eq (include "kyc.orchestratorUses" $root) "mtls" -}}
 outbound:
-  {{- if include "kyc.bearerOn" $root }}
+  {{- if not $mtls }}
   bearer_token_file: {{ include "mcp-sidecar.tokensDir" . }}/token
   {{- end }}
   servers:
     {{- range $name := include "kyc.servers" . | fromYamlArray }}
     {{- $server := index $root.Values.servers $name }}
     - name: {{ $name }}
-      url: {{ printf "%s://%s%s" (ne $root.Values.auth.mode "bearer" | ternary "https" "http") (include "kyc.serverAddress" (list $root $name)) $server.path }}
+      url: {{ printf "%s://%s%s" ($mtls | ternary "https" "http") (include "kyc.serverAddress" (list $root $name)) $server.path }}
       transport: {{ $server.transport }}
-      {{- if include "kyc.mtlsOn" $root }}
+      {{- if $mtls }}
       tls:
         ca_file: {{ $tls }}/ca.crt
         cert_file: {{ $tls }}/tls.crt
@@ -155,6 +177,14 @@ caller adds root and values: it cannot travel through YAML.
 {{- $root := index . 0 -}}
 {{- $w := index . 1 -}}
 {{- $outbound := eq $w "orchestrator" -}}
+{{- /* A gate mounts what auth.mode accepts; the orchestrator only what it presents. */ -}}
+{{- $tokens := include "kyc.bearerOn" $root | eq "true" -}}
+{{- $certs := include "kyc.mtlsOn" $root | eq "true" -}}
+{{- if $outbound -}}
+{{- $uses := include "kyc.orchestratorUses" $root -}}
+{{- $tokens = eq $uses "bearer" -}}
+{{- $certs = eq $uses "mtls" -}}
+{{- end -}}
 name: {{ include "kyc.name" . }}
 role: {{ $outbound | ternary "outbound" "inbound" }}
 config:
@@ -163,12 +193,12 @@ config:
   {{- else }}
   {{- include "kyc.inboundConfig" . | nindent 2 }}
   {{- end }}
-{{- if include "kyc.bearerOn" $root }}
+{{- if $tokens }}
 tokensSecret: {{ include "kyc.tokensSecret" $root }}
 # Each pod sees only its key: a gate the accepted tokens, the orchestrator its own token.
 tokensKeys: [{{ $outbound | ternary "token" "tokens" }}]
 {{- end }}
-{{- if include "kyc.mtlsOn" $root }}
+{{- if $certs }}
 tlsSecret: {{ include "kyc.tlsSecret" . }}
 {{- end }}
 labels:
