@@ -19,11 +19,15 @@ COPY CMakeLists.txt ./
 COPY src ./src
 # Parallel compile jobs (the C++ build is the slow part of the image).
 ARG JOBS=2
+# What `mcp-sidecar --version` and mcp_sidecar_build_info report (no .git in the context):
+#   podman build --build-arg GIT_VERSION=$(git describe --always --dirty) ...
+ARG GIT_VERSION=unknown
 # ccache's directory is a build cache mount: a rebuild after a small change takes seconds, and
 # an empty cache (a fresh machine) only means a full compile.
 ENV CCACHE_DIR=/var/cache/ccache
 RUN --mount=type=cache,target=/var/cache/ccache \
     cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMCP_TESTS=OFF \
+      -DMCP_GIT_VERSION="$GIT_VERSION" \
  && cmake --build /build --target mcp-sidecar -j "$JOBS" \
  && strip -o /mcp-sidecar /build/src/mcp-sidecar
 

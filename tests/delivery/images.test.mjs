@@ -110,7 +110,8 @@ test('container images: build, read-only runs, a KYC case through the containers
 
   const reuse = process.env.MCP_SKIP_IMAGE_BUILD === '1';
   const exists = async (image) => (await podman(['image', 'exists', image])).status === 0;
-  if (!reuse || !(await exists(SIDECAR_IMAGE))) await build(SIDECAR_IMAGE, ROOT);
+  const gitVersion = (await exec('git', ['-C', ROOT, 'describe', '--always', '--dirty'])).stdout.trim() || 'unknown';
+  if (!reuse || !(await exists(SIDECAR_IMAGE))) await build(SIDECAR_IMAGE, ROOT, ['--build-arg', `GIT_VERSION=${gitVersion}`]);
   else progress(`MCP_SKIP_IMAGE_BUILD=1: reusing ${SIDECAR_IMAGE}`);
   if (!reuse || !(await exists(KYC_IMAGE))) {
     // Where npm's TLS passes an intercepting proxy, the build needs the CA that this machine's
@@ -149,6 +150,12 @@ test('container images: build, read-only runs, a KYC case through the containers
       progress(`${image}: ${(size / 1e6).toFixed(1)} MB`);
       assert.ok(size < BUDGET[image], `${image} is ${size} bytes, over its budget of ${BUDGET[image]}`);
     }
+  });
+
+  await t.test('sidecar image: --version names the commit it was built from', async () => {
+    const r = await podmanOk(['run', '--rm', '--read-only', '--network=none', '--pull=never', SIDECAR_IMAGE, '--version']);
+    if (!reuse) assert.match(r, new RegExp(gitVersion.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+    assert.doesNotMatch(r, /unknown/);
   });
 
   await t.test('kyc image: Node is the version tools/node pins', async () => {
