@@ -1,6 +1,6 @@
 // The plain manifests (k8s/): `kubectl kustomize` renders the base and its dev (bearer) and prod
 // (mTLS) overlays; every object passes the Kubernetes schema check, and what the KYC layout
-// promises (docs/kubernetes-contract.md) holds on the rendered objects: only the gate port
+// promises (docs/kubernetes.md) holds on the rendered objects: only the gate port
 // exposed, native sidecars with their probes, NetworkPolicies, identities that match the
 // ServiceAccounts, restricted containers, and sidecar configs that the real binary accepts.
 import { test } from 'node:test';

@@ -19,7 +19,7 @@ Named templates that add the mcp-sidecar to any pod. Each takes one dict, the "s
 Optional keys are read with `get`, so `helm lint --strict` (missing keys are errors) passes.
 */}}
 
-{{/* Paths inside the sidecar container (docs/kubernetes-contract.md). */}}
+{{/* Paths inside the sidecar container (docs/kubernetes.md). */}}
 {{- define "mcp-sidecar.configDir" -}}/etc/mcp-sidecar{{- end -}}
 {{- define "mcp-sidecar.tokensDir" -}}/var/run/mcp-sidecar/tokens{{- end -}}
 {{- define "mcp-sidecar.tlsDir" -}}/var/run/mcp-sidecar/tls{{- end -}}
