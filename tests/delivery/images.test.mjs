@@ -9,117 +9,23 @@
 // earlier run while iterating (CI always builds).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { ROOT, skipOrFail } from './lib.mjs';
+import { KYC_IMAGE, MINUTE, ROOT, SIDECAR_IMAGE, ensureImages, freePort, podman, podmanOk, podmanUsable, untilAnswers } from './lib.mjs';
 import { COMPANIES } from '../../examples/kyc/fixtures.mjs';
 
-const SIDECAR_IMAGE = 'localhost/mcp-sidecar:test';
-const KYC_IMAGE = 'localhost/mcp-sidecar-kyc:test';
-const CONTAINERS_CONF = '/etc/mcp-podman.conf';
 // What the images should weigh at most (bytes): the slim base is 78 MB, the sidecar adds its
 // libraries and binary (about 22 MB), the KYC image Node 22 and node_modules (about 125 MB).
 // Crossing a budget means something unneeded (a -dev package, a build tree) reached the image.
 const BUDGET = { [SIDECAR_IMAGE]: 130e6, [KYC_IMAGE]: 260e6 };
-const MINUTE = 60_000;
 
 const progress = (msg) => process.stderr.write(`images: ${msg}\n`);
 
-// Runs a command; resolves {status, stdout, stderr}. Killed after timeoutMs; `onLine` sees each
-// output line as it comes (build progress).
-function exec(cmd, args, { timeoutMs = MINUTE, env, onLine } = {}) {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out = { stdout: '', stderr: '' };
-    let partial = '';
-    for (const key of ['stdout', 'stderr']) {
-      proc[key].setEncoding('utf8');
-      proc[key].on('data', (d) => {
-        out[key] += d;
-        if (!onLine) return;
-        const lines = (partial + d).split('\n');
-        partial = lines.pop();
-        lines.forEach(onLine);
-      });
-    }
-    const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
-    proc.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    proc.on('close', (status, signal) => {
-      clearTimeout(timer);
-      if (signal === 'SIGKILL') reject(new Error(`${cmd} ${args.join(' ')}: no exit within ${timeoutMs} ms`));
-      else resolve({ status, ...out });
-    });
-  });
-}
-
-const podman = (args, options) =>
-  exec('podman', ['--runtime', 'runc', ...args], { ...options, env: { CONTAINERS_CONF, ...options?.env } });
-
-async function podmanOk(args, options) {
-  const r = await podman(args, options);
-  if (r.status !== 0) throw new Error(`podman ${args.join(' ')} failed (${r.status}):\n${r.stderr.slice(-4000)}`);
-  return r.stdout;
-}
-
-async function build(image, context, extra = []) {
-  const started = Date.now();
-  progress(`building ${image} from ${path.relative(ROOT, context) || '.'} (minutes on a cold cache)`);
-  await podmanOk(['build', '--network=host', '--pull=never', ...extra, '-t', image, context], {
-    timeoutMs: 30 * MINUTE,
-    onLine: (line) => /^\[\d+\/\d+\] STEP /.test(line) && progress(`  ${line.slice(0, 120)}`)
-  });
-  progress(`built ${image} in ${Math.round((Date.now() - started) / 1000)} s`);
-}
-
-// A loopback port nobody listens on right now.
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer().once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-// Polls an HTTP URL until it answers (any status); returns {status, text}. Bounded by timeoutMs.
-async function untilAnswers(url, timeoutMs, what) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
-      return { status: res.status, text: await res.text() };
-    } catch (err) {
-      if (Date.now() > deadline) throw new Error(`${what} did not answer ${url} within ${timeoutMs} ms (${err.cause?.code ?? err.message})`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 test('container images: build, read-only runs, a KYC case through the containers', { timeout: 45 * MINUTE }, async (t) => {
-  if (process.getuid() !== 0) return skipOrFail(t, 'podman here needs root (scripts/podman-setup.sh and rootful storage)');
-  const setup = await exec(path.join(ROOT, 'scripts/podman-setup.sh'), [], { timeoutMs: 15 * MINUTE });
-  if (setup.status !== 0) return skipOrFail(t, `scripts/podman-setup.sh failed:\n${setup.stderr.slice(-2000)}`);
-
+  if (!(await podmanUsable(t))) return;
   const reuse = process.env.MCP_SKIP_IMAGE_BUILD === '1';
-  const exists = async (image) => (await podman(['image', 'exists', image])).status === 0;
-  const gitVersion = (await exec('git', ['-C', ROOT, 'describe', '--always', '--dirty'])).stdout.trim() || 'unknown';
-  if (!reuse || !(await exists(SIDECAR_IMAGE))) await build(SIDECAR_IMAGE, ROOT, ['--build-arg', `GIT_VERSION=${gitVersion}`]);
-  else progress(`MCP_SKIP_IMAGE_BUILD=1: reusing ${SIDECAR_IMAGE}`);
-  if (!reuse || !(await exists(KYC_IMAGE))) {
-    // Where npm's TLS passes an intercepting proxy, the build needs the CA that this machine's
-    // Node trusts; it reaches npm inside the build as a secret, never a layer.
-    const ca = process.env.NODE_EXTRA_CA_CERTS;
-    const secret = ca && fs.existsSync(ca) ? ['--secret', `id=npm_ca,src=${ca}`] : [];
-    await build(KYC_IMAGE, path.join(ROOT, 'examples/kyc'), secret);
-  } else progress(`MCP_SKIP_IMAGE_BUILD=1: reusing ${KYC_IMAGE}`);
+  const gitVersion = await ensureImages({ rebuild: !reuse, log: progress });
 
   const run = `mcp-img-${randomBytes(3).toString('hex')}`;
   const started = [];

@@ -1,8 +1,10 @@
 // Shared by the delivery tests: the pinned helm and kubectl (tools/k8s/bin), multi-document YAML,
-// and offline validation of Kubernetes objects against the API schemas (kubernetes-models, plus
-// the cert-manager and prometheus-operator CRDs the charts render).
-import { spawnSync } from 'node:child_process';
+// offline validation of Kubernetes objects against the API schemas (kubernetes-models, plus the
+// cert-manager and prometheus-operator CRDs the charts render), and podman: bounded commands,
+// the test images, free loopback ports and polling an HTTP endpoint.
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -118,5 +120,127 @@ export function podSpecOf(obj) {
       return obj.spec?.jobTemplate?.spec?.template?.spec ?? null;
     default:
       return null;
+  }
+}
+
+// ---- podman (scripts/podman-setup.sh prepares it) -------------------------------------------
+
+export const SIDECAR_IMAGE = 'localhost/mcp-sidecar:test';
+export const KYC_IMAGE = 'localhost/mcp-sidecar-kyc:test';
+const CONTAINERS_CONF = '/etc/mcp-podman.conf';
+export const MINUTE = 60_000;
+
+// Runs a command; resolves {status, stdout, stderr}. Killed after timeoutMs; `onLine` sees each
+// output line as it comes (build progress).
+export function exec(cmd, args, { timeoutMs = MINUTE, env, onLine } = {}) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = { stdout: '', stderr: '' };
+    let partial = '';
+    for (const key of ['stdout', 'stderr']) {
+      proc[key].setEncoding('utf8');
+      proc[key].on('data', (d) => {
+        out[key] += d;
+        if (!onLine) return;
+        const lines = (partial + d).split('\n');
+        partial = lines.pop();
+        lines.forEach(onLine);
+      });
+    }
+    const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+    proc.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    proc.on('close', (status, signal) => {
+      clearTimeout(timer);
+      if (signal === 'SIGKILL') reject(new Error(`${cmd} ${args.join(' ')}: no exit within ${timeoutMs} ms`));
+      else resolve({ status, ...out });
+    });
+  });
+}
+
+// podman with runc and this project's containers.conf; never throws on a non-zero exit.
+export const podman = (args, options) =>
+  exec('podman', ['--runtime', 'runc', ...args], { ...options, env: { CONTAINERS_CONF, ...options?.env } });
+
+// Like podman(), but the command must succeed; returns stdout.
+export async function podmanOk(args, options) {
+  const r = await podman(args, options);
+  if (r.status !== 0) throw new Error(`podman ${args.join(' ')} failed (${r.status}):\n${r.stderr.slice(-4000)}`);
+  return r.stdout;
+}
+
+// Whether podman can run here: root (rootful storage) and scripts/podman-setup.sh done. If not,
+// skips the test loudly (skipOrFail) and answers false.
+export async function podmanUsable(t) {
+  if (process.getuid() !== 0) {
+    skipOrFail(t, 'podman here needs root (scripts/podman-setup.sh and rootful storage)');
+    return false;
+  }
+  const setup = await exec(path.join(ROOT, 'scripts/podman-setup.sh'), [], { timeoutMs: 15 * MINUTE });
+  if (setup.status !== 0) {
+    skipOrFail(t, `scripts/podman-setup.sh failed:\n${setup.stderr.slice(-2000)}`);
+    return false;
+  }
+  return true;
+}
+
+async function build(image, context, extra, log) {
+  const started = Date.now();
+  log(`building ${image} from ${path.relative(ROOT, context) || '.'} (minutes on a cold cache)`);
+  await podmanOk(['build', '--network=host', '--pull=never', ...extra, '-t', image, context], {
+    timeoutMs: 30 * MINUTE,
+    onLine: (line) => /^\[\d+\/\d+\] STEP /.test(line) && log(`  ${line.slice(0, 120)}`)
+  });
+  log(`built ${image} in ${Math.round((Date.now() - started) / 1000)} s`);
+}
+
+// Builds the two test images (Dockerfile, examples/kyc/Dockerfile): each one that is missing, and
+// all of them with `rebuild`. Answers the commit the sidecar image is built from (git describe).
+export async function ensureImages({ rebuild, log }) {
+  const gitVersion = (await exec('git', ['-C', ROOT, 'describe', '--always', '--dirty'])).stdout.trim() || 'unknown';
+  const exists = async (image) => (await podman(['image', 'exists', image])).status === 0;
+  if (rebuild || !(await exists(SIDECAR_IMAGE))) {
+    await build(SIDECAR_IMAGE, ROOT, ['--build-arg', `GIT_VERSION=${gitVersion}`], log);
+  } else log(`reusing ${SIDECAR_IMAGE}`);
+  if (rebuild || !(await exists(KYC_IMAGE))) {
+    // Where npm's TLS passes an intercepting proxy, the build needs the CA that this machine's
+    // Node trusts; it reaches npm inside the build as a secret, never a layer.
+    const ca = process.env.NODE_EXTRA_CA_CERTS;
+    const secret = ca && fs.existsSync(ca) ? ['--secret', `id=npm_ca,src=${ca}`] : [];
+    await build(KYC_IMAGE, path.join(ROOT, 'examples/kyc'), secret, log);
+  } else log(`reusing ${KYC_IMAGE}`);
+  return gitVersion;
+}
+
+// A loopback port nobody listens on right now.
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer().once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// Polls an HTTP URL until it answers (any status; with `until`, a status that passes it);
+// returns {status, text}. Bounded by timeoutMs.
+export async function untilAnswers(url, timeoutMs, what, { until = () => true } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+      last = { status: res.status, text: await res.text() };
+      if (until(last.status)) return last;
+    } catch (err) {
+      last = { error: err.cause?.code ?? err.message };
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`${what} did not answer ${url} within ${timeoutMs} ms (${last.error ?? `status ${last.status}`})`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
