@@ -374,7 +374,8 @@ test('outbound addresses: Service DNS by default, per-server overrides, http for
     ['risk', 'http://kyc-risk.kyc.svc.cluster.local:7443/mcp', 'streamable-http']
   ]);
   assert.deepEqual(servers(rendered['kube-play']).map((s) => s.url), [
-    'http://127.0.0.1:17443/mcp', 'http://127.0.0.1:17444/mcp', 'http://127.0.0.1:17445/sse', 'http://127.0.0.1:17446/mcp'
+    'http://kyc-registry-pod-0:7443/mcp', 'http://kyc-sanctions-pod-0:7443/mcp', 'http://kyc-pep-pod-0:7443/sse',
+    'http://kyc-risk-pod-0:7443/mcp'
   ]);
   // Each server app runs the transport its outbound entry speaks.
   for (const s of servers(rendered.bearer)) {
