@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -79,6 +80,84 @@ std::optional<HostPort> parse_host_port(std::string_view text) {
   auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
   if (ec != std::errc() || ptr != port.data() + port.size() || value > 65535) return std::nullopt;
   return HostPort{std::string(host), static_cast<unsigned short>(value)};
+}
+
+namespace {
+
+// [a-z0-9]+ joined by '.', '_', '__' or runs of '-' (a path component of an image name).
+bool valid_path_component(std::string_view c) {
+  auto alnum = [](char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'); };
+  if (c.empty() || !alnum(c.front()) || !alnum(c.back())) return false;
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    if (alnum(c[i])) continue;
+    std::size_t j = i;
+    while (j < c.size() && !alnum(c[j])) ++j;
+    std::string_view sep = c.substr(i, j - i);
+    if (sep != "." && sep != "_" && sep != "__" && sep.find_first_not_of('-') != std::string_view::npos) return false;
+    i = j - 1;
+  }
+  return true;
+}
+
+// host[:port], the host's labels alphanumeric with inner hyphens.
+bool valid_registry(std::string_view d) {
+  auto colon = d.find(':');
+  if (colon != std::string_view::npos) {
+    std::string_view port = d.substr(colon + 1);
+    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos) return false;
+    d = d.substr(0, colon);
+  }
+  if (d.empty()) return false;
+  std::size_t start = 0;
+  while (start <= d.size()) {
+    auto dot = d.find('.', start);
+    std::string_view label = d.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (label.empty() || label.front() == '-' || label.back() == '-') return false;
+    for (char ch : label)
+      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-') return false;
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool valid_image_reference(std::string_view image) {
+  std::string_view rest = image;
+  if (auto at = rest.find('@'); at != std::string_view::npos) {
+    std::string_view digest = rest.substr(at + 1);
+    rest = rest.substr(0, at);
+    if (!digest.starts_with("sha256:") || digest.size() != 7 + 64 ||
+        digest.substr(7).find_first_not_of("0123456789abcdef") != std::string_view::npos)
+      return false;
+  }
+  if (rest.empty() || rest.size() > 255) return false;
+  const auto slash = rest.rfind('/');
+  const auto colon = rest.rfind(':');
+  if (colon != std::string_view::npos && (slash == std::string_view::npos || colon > slash)) {
+    std::string_view tag = rest.substr(colon + 1);
+    rest = rest.substr(0, colon);
+    auto word = [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_'; };
+    if (tag.empty() || tag.size() > 128 || !word(tag.front())) return false;
+    for (char ch : tag)
+      if (!word(ch) && ch != '.' && ch != '-') return false;
+  }
+  // The first component is a registry when it looks like a host (a dot, a port, localhost or
+  // capitals), as docker reads it.
+  std::string_view first = rest.substr(0, rest.find('/'));
+  if (first.size() < rest.size() &&
+      (first.find_first_of(".:") != std::string_view::npos || first == "localhost" ||
+       std::any_of(first.begin(), first.end(), [](char ch) { return ch >= 'A' && ch <= 'Z'; }))) {
+    if (!valid_registry(first)) return false;
+    rest = rest.substr(first.size() + 1);
+  }
+  while (true) {
+    auto next = rest.find('/');
+    if (!valid_path_component(rest.substr(0, next))) return false;
+    if (next == std::string_view::npos) return true;
+    rest = rest.substr(next + 1);
+  }
 }
 
 namespace {
@@ -270,9 +349,13 @@ class Reader {
   std::vector<std::string>& errors_;
 };
 
-void read_limits(Reader::Map& m, ListenerLimits& l) {
+// `body`: whether limits.max_body_bytes is read here (the webhook's is inject.max_review_bytes).
+void read_limits(Reader::Map& m, ListenerLimits& l, bool body = true) {
   m.integer("max_connections", l.max_connections, 1, 1'000'000);
-  m.size("max_body_bytes", l.max_body_bytes, 1024, 1L << 30);
+  if (body)
+    m.size("max_body_bytes", l.max_body_bytes, 1024, 1L << 30);
+  else if (YAML::Node n = m.take("max_body_bytes"); n.IsDefined())
+    m.reader().error(n, m.key("max_body_bytes"), "the webhook's body limit is inject.max_review_bytes");
   m.size("max_header_bytes", l.max_header_bytes, 1024, 1L << 20);
   m.seconds("request_timeout_seconds", l.request_timeout, 0.01, 3600);
   m.seconds("idle_timeout_seconds", l.idle_timeout, 0.01, 86400);
@@ -483,6 +566,21 @@ void read_file(Reader& r, const YAML::Node& root, Config& c,
     });
   }
   {
+    Reader::Map m(r, top.take("inject"), "inject");
+    auto& in = c.inject;
+    if (m.present()) in.enabled = true;
+    m.string("listen", in.listen);
+    m.string("image", in.image);
+    m.size("max_review_bytes", in.max_review_bytes, 1024, 1L << 30);
+    {
+      Reader::Map tm(r, m.take("tls"), "inject.tls");
+      tm.string("cert_file", in.cert_file);
+      tm.string("key_file", in.key_file);
+    }
+    Reader::Map lm(r, m.take("limits"), "inject.limits");
+    read_limits(lm, in.limits, /*body=*/false);
+  }
+  {
     Reader::Map m(r, top.take("shutdown"), "shutdown");
     m.seconds("delay_seconds", c.shutdown.delay, 0, 3600);
     m.seconds("grace_seconds", c.shutdown.grace, 0, 3600);
@@ -569,6 +667,8 @@ void apply_env(const EnvLookup& env, Config& c, std::vector<std::string>& errors
        [&](const std::string& v, std::string& why) { return parse_mode(v, in.mode, why) != nullptr; });
   // The seed's one shared token: sent by the outbound role, accepted by the inbound role.
   with("MCP_BEARER_TOKEN", [&](const std::string& v, std::string&) { return in.bearer_token = v, true; });
+  with("MCP_INJECT_LISTEN", [&](const std::string& v, std::string&) { return c.inject.listen = v, true; });
+  with("MCP_INJECT_IMAGE", [&](const std::string& v, std::string&) { return c.inject.image = v, true; });
   seconds("MCP_SHUTDOWN_DELAY_SECONDS", c.shutdown.delay, 0, 3600);
   seconds("MCP_SHUTDOWN_GRACE_SECONDS", c.shutdown.grace, 0, 3600);
 }
@@ -639,6 +739,14 @@ void validate(const Config& c, const std::string& src, std::vector<std::string>&
         break;
     }
   }
+  const auto& inj = c.inject;
+  if (inj.enabled) {
+    if (!parse_host_port(inj.listen)) fail("inject.listen", "expected host:port");
+    if (inj.cert_file.empty() || inj.key_file.empty())
+      fail("inject.tls", "cert_file and key_file are required: the API server calls webhooks over HTTPS only");
+    if (!valid_image_reference(inj.image))
+      fail("inject.image", "expected an image reference such as registry.example/mcp-sidecar:0.1.0");
+  }
   if (c.admin.enabled && !parse_host_port(c.admin.listen)) fail("admin.listen", "expected host:port");
   if (!valid_log_level(c.log.level)) fail("log.level", "expected one of trace, debug, info, warn, error");
 }
@@ -675,6 +783,7 @@ LoadResult load(std::string_view yaml_text, std::string_view source_name, const 
       c.outbound.servers[std::stoul(who.substr(7))].bearer_token = *token;
   }
   apply_env(env, c, result.errors);
+  c.inject.limits.max_body_bytes = c.inject.max_review_bytes;
   validate(c, c.source, result.errors);
   if (result.errors.empty()) result.config = std::move(c);
   return result;
@@ -791,6 +900,15 @@ nlohmann::json to_json(const Config& c, bool redact) {
                   {"max_upstream_connections", in.max_upstream_connections}};
   if (in.policy_set) j["inbound"]["policy"] = policy;
   if (!in.bearer_token.empty()) j["inbound"]["auth"]["bearer_token"] = secret(in.bearer_token);
+  if (c.inject.enabled) {
+    auto inject_limits = limits(c.inject.limits);
+    inject_limits.erase("max_body_bytes");
+    j["inject"] = {{"listen", c.inject.listen},
+                   {"tls", {{"cert_file", c.inject.cert_file}, {"key_file", c.inject.key_file}}},
+                   {"image", c.inject.image},
+                   {"max_review_bytes", c.inject.max_review_bytes},
+                   {"limits", inject_limits}};
+  }
   j["reload"] = {{"interval_seconds", secs(c.reload.interval)}};
   j["admin"] = {{"enabled", c.admin.enabled}, {"listen", c.admin.listen}, {"recent_calls", c.admin.recent_calls}};
   j["log"] = {{"level", c.log.level}, {"format", "json"}};

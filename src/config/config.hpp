@@ -181,6 +181,17 @@ struct InboundConfig {
   AuthMode effective_mode() const;
 };
 
+// The sidecar injector's admission webhook (`mcp-sidecar inject --webhook`, docs/injection.md).
+struct InjectConfig {
+  bool enabled = false;  // an inject: section is present: the settings below are validated
+  std::string listen = "0.0.0.0:8443";
+  std::string cert_file;  // tls.cert_file, tls.key_file: the serving certificate (required)
+  std::string key_file;
+  std::string image = "mcp-sidecar:0.1.0";  // the default sidecar image
+  std::size_t max_review_bytes = 4 << 20;   // the listener's body limit: a larger review gets 413
+  ListenerLimits limits;                    // limits.max_body_bytes is max_review_bytes
+};
+
 struct ReloadConfig {
   Millis interval{2'000};  // how often watched files (config, tokens, certificates) are checked
 };
@@ -192,6 +203,7 @@ struct Config {
   AdminConfig admin;
   LogConfig log;
   ShutdownConfig shutdown;
+  InjectConfig inject;
   std::string source;  // the file it came from, or "(defaults)"
 };
 
@@ -220,5 +232,9 @@ struct HostPort {
   unsigned short port = 0;
 };
 std::optional<HostPort> parse_host_port(std::string_view text);
+
+// A container image reference: [registry[:port]/]path[:tag][@sha256:<64 hex>], lowercase path
+// components, at most 255 characters before the digest.
+bool valid_image_reference(std::string_view image);
 
 }  // namespace mcp_sidecar::config

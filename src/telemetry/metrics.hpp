@@ -91,6 +91,10 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& file_reloads_total;
   // {direction, server}: 1 when traffic to/from that server carries no credentials
   prometheus::Family<prometheus::Gauge>& auth_disabled;
+  // {outcome=injected|unchanged|denied|invalid}: AdmissionReviews the injector webhook answered
+  prometheus::Family<prometheus::Counter>& inject_reviews_total;
+  // {}: how long answering one took (parse, mutate, patch)
+  prometheus::Family<prometheus::Histogram>& inject_review_duration_seconds;
   // {}: warning lines not written because of rate limiting
   prometheus::Family<prometheus::Counter>& log_suppressed_total;
   // {version}
