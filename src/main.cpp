@@ -1,10 +1,14 @@
 // mcp-sidecar: wires the roles together and runs them on one event loop.
 //   mcp-sidecar [--config PATH]            run the roles the configuration enables
 //   mcp-sidecar --check-config [--config PATH]   validate, print the effective config, exit 0/1
+//   mcp-sidecar inject -f FILE|- [--image IMAGE]   add the sidecar to annotated manifests (stdout)
+//   mcp-sidecar inject --webhook [--config PATH] [--check-config]   the admission webhook
 #include "admin/admin.hpp"
 #include "config/config.hpp"
 #include "core/file_stamp.hpp"
 #include "inbound/inbound.hpp"
+#include "inject/manifests.hpp"
+#include "inject/webhook.hpp"
 #include "outbound/outbound.hpp"
 #include "telemetry/call_log.hpp"
 #include "telemetry/log.hpp"
@@ -22,8 +26,10 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <optional>
+#include <sstream>
 
 #ifndef MCP_SIDECAR_VERSION
 #define MCP_SIDECAR_VERSION "dev"
@@ -37,7 +43,21 @@ constexpr const char* kUsage =
     "usage: mcp-sidecar [--config PATH] [--check-config] [--version]\n"
     "  --config PATH    configuration file (default $MCP_CONFIG, else /etc/mcp-sidecar/config.yaml if present)\n"
     "  --check-config   validate the configuration, print it with secrets redacted, exit 0 or 1\n"
-    "Environment overrides: see docs/configuration.md (MCP_SERVERS, MCP_POOL_SIZE, MCP_BEARER_TOKEN, ...)\n";
+    "Environment overrides: see docs/configuration.md (MCP_SERVERS, MCP_POOL_SIZE, MCP_BEARER_TOKEN, ...)\n"
+    "       mcp-sidecar inject ...   the sidecar injector (mcp-sidecar inject --help)\n";
+constexpr const char* kInjectUsage =
+    "usage: mcp-sidecar inject -f FILE [-f FILE...] [--image IMAGE]\n"
+    "       mcp-sidecar inject --webhook [--config PATH] [--check-config]\n"
+    "  -f, --filename FILE  Kubernetes YAML to read (- for stdin); pod templates annotated\n"
+    "                       mcp-sidecar.io/inject: \"true\" get the sidecar; the result goes to stdout\n"
+    "  --image IMAGE        the sidecar image unless a pod says otherwise (default $MCP_INJECT_IMAGE,\n"
+    "                       else mcp-sidecar:0.1.0)\n"
+    "  --webhook            serve the mutating admission webhook (the config's inject: section)\n"
+    "  --config PATH        with --webhook: the configuration file (default $MCP_CONFIG, else\n"
+    "                       /etc/mcp-sidecar/config.yaml)\n"
+    "  --check-config       with --webhook: validate, print the effective config, exit 0 or 1\n"
+    "Exit status: 0 done, 1 bad input (the message names the document, object and annotation), 2 usage.\n"
+    "See docs/injection.md.\n";
 
 struct Args {
   std::optional<std::string> config;
@@ -80,6 +100,7 @@ std::string address_of(const asio::ip::tcp::endpoint& ep) {
 struct Roles {
   std::optional<outbound::Outbound> outbound;
   std::optional<inbound::Inbound> inbound;
+  std::optional<inject::Webhook> inject;
   std::optional<admin::Admin> admin;
 };
 
@@ -91,6 +112,7 @@ class Watcher {
   Watcher(asio::any_io_executor ex, const config::Config& config, Metrics& metrics, Roles& roles)
       : config_(config), metrics_(metrics), roles_(roles), wake_(std::make_unique<Notifier>(ex)) {
     if (roles.inbound && roles.inbound->tls_context()) contexts_.push_back(roles.inbound->tls_context());
+    if (roles.inject) contexts_.push_back(roles.inject->tls_context());
     if (roles.outbound)
       for (auto* c : roles.outbound->tls_contexts()) contexts_.push_back(c);
     for (auto* c : contexts_) report_expiry(*c);
@@ -194,12 +216,16 @@ asio::awaitable<void> run_shutdown(asio::signal_set& signals, const config::Conf
   if (config.shutdown.delay.count() > 0) co_await sleep_for(config.shutdown.delay);
   auto& out = roles.outbound;
   auto& in = roles.inbound;
+  auto& inj = roles.inject;
   if (out) out->stop_accepting(), out->drain();
   if (in) in->stop_accepting(), in->drain();
+  if (inj) inj->stop_accepting(), inj->drain();
   const auto grace_end = Clock::now() + config.shutdown.grace;
   if (out) co_await out->wait_idle(grace_end);
   if (in) co_await in->wait_idle(grace_end);
-  const std::size_t left = (out ? out->connections() : 0) + (in ? in->connections() : 0);
+  if (inj) co_await inj->wait_idle(grace_end);
+  const std::size_t left =
+      (out ? out->connections() : 0) + (in ? in->connections() : 0) + (inj ? inj->connections() : 0);
   if (left > 0) {
     // Grace is over: calls still in flight are cancelled; their callers get a 503.
     log::warn("shutdown_cancelling", {{"connections", left}});
@@ -210,6 +236,7 @@ asio::awaitable<void> run_shutdown(asio::signal_set& signals, const config::Conf
     if (in) co_await in->wait_idle(cut);
   }
   if (in) in->close();
+  if (inj) inj->close();
   if (out) co_await out->close(Clock::now() + config.shutdown.close_timeout);
   if (roles.admin) roles.admin->stop();
   watcher.stop();
@@ -217,21 +244,10 @@ asio::awaitable<void> run_shutdown(asio::signal_set& signals, const config::Conf
   log::info("shutdown_complete");
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  auto args = parse_args(argc, argv);
-  if (!args) {
-    std::cerr << kUsage;
-    return 2;
-  }
-  if (args->version) {
-    std::cout << "mcp-sidecar " << MCP_SIDECAR_VERSION << "\n";
-    return 0;
-  }
-
+// The configuration: --config, else $MCP_CONFIG, else the default file if present, else defaults.
+std::optional<config::Config> load_config(const std::optional<std::string>& config_arg) {
   auto env = config::process_env();
-  std::string path = args->config.value_or(env("MCP_CONFIG").value_or(""));
+  std::string path = config_arg.value_or(env("MCP_CONFIG").value_or(""));
   config::LoadResult loaded;
   if (!path.empty())
     loaded = config::load_file(path, env);
@@ -239,22 +255,14 @@ int main(int argc, char** argv) {
     loaded = config::load_file(kDefaultConfig, env);
   else
     loaded = config::load("", "(defaults)", env);
-  if (!loaded.config) {
+  if (!loaded.config)
     for (const auto& e : loaded.errors) std::cerr << "mcp-sidecar: config error: " << e << "\n";
-    return 1;
-  }
-  const config::Config& config = *loaded.config;
-  if (!config.outbound.enabled && !config.inbound.enabled) {
-    std::cerr << "mcp-sidecar: config error: no role enabled (add an outbound: or inbound: section, or set "
-                 "MCP_SERVERS or MCP_INBOUND_FORWARD_TO)\n";
-    return 1;
-  }
-  if (args->check) {
-    std::cout << config::to_yaml(config);
-    std::cerr << "mcp-sidecar: configuration OK (" << config.source << ")\n";
-    return 0;
-  }
+  return std::move(loaded.config);
+}
 
+// Runs the roles until SIGTERM/SIGINT: the sidecar's (outbound, inbound) or, with `webhook`, the
+// injector's; the admin listener and the file watcher in both.
+int serve(const config::Config& config, bool webhook) {
   log::init(config.log.level);
   std::signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
@@ -289,6 +297,10 @@ int main(int argc, char** argv) {
     if (auto r = roles.inbound->listen(); !r) return fail("inbound", r.error());
     health.add_check("local_server", [&](std::string& why) { return roles.inbound->ready(why); });
   }
+  if (webhook) {
+    roles.inject.emplace(ioc.get_executor(), config.inject, metrics);
+    if (auto r = roles.inject->listen(); !r) return fail("inject", r.error());
+  }
   if (config.admin.enabled) {
     roles.admin.emplace(ioc.get_executor(), config.admin, metrics, calls, health);
     if (roles.outbound) roles.admin->add_view("pools", [&] { return roles.outbound->debug_pools(); });
@@ -312,6 +324,13 @@ int main(int argc, char** argv) {
                             {"forward_to", config.inbound.forward_to}});
   }
 
+  if (roles.inject) {
+    roles.inject->start();
+    log::info(
+        "listening",
+        {{"role", "inject"}, {"address", address_of(roles.inject->local_endpoint())}, {"image", config.inject.image}});
+  }
+
   Watcher watcher(ioc.get_executor(), config, metrics, roles);
   asio::co_spawn(ioc, watcher.run(), asio::detached);
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
@@ -319,4 +338,130 @@ int main(int argc, char** argv) {
   log::info("ready");
   ioc.run();
   return 0;
+}
+
+// `mcp-sidecar inject -f FILE...`: every file through the injector, the result on stdout.
+int inject_files(const std::vector<std::string>& files, const std::string& image) {
+  if (!config::valid_image_reference(image)) {
+    std::cerr << "mcp-sidecar inject: --image: expected an image reference such as mcp-sidecar:0.1.0\n";
+    return 1;
+  }
+  std::string out;
+  for (const auto& file : files) {
+    std::ostringstream text;
+    if (file == "-") {
+      text << std::cin.rdbuf();
+    } else {
+      std::ifstream in(file, std::ios::binary);
+      if (!in || std::filesystem::is_directory(file)) {
+        std::cerr << "mcp-sidecar inject: " << file << ": cannot read the file\n";
+        return 1;
+      }
+      text << in.rdbuf();
+    }
+    auto result = inject::inject_manifests(text.str(), inject::Settings{image});
+    if (!result) {
+      std::istringstream lines(result.error().message);
+      for (std::string line; std::getline(lines, line);)
+        std::cerr << "mcp-sidecar inject: " << (file == "-" ? "stdin" : file) << ": " << line << "\n";
+      return 1;
+    }
+    if (!out.empty() && !result->yaml.empty()) out += "---\n";
+    out += result->yaml;
+  }
+  std::cout << out << std::flush;
+  return std::cout ? 0 : 1;
+}
+
+int inject_command(int argc, char** argv) {
+  std::vector<std::string> files;
+  std::optional<std::string> image;
+  std::optional<std::string> config_path;
+  bool webhook = false;
+  bool check = false;
+  for (int i = 2; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    auto value = [&](std::string_view name) -> std::optional<std::string> {
+      if (arg == name && i + 1 < argc) return std::string(argv[++i]);
+      if (arg.size() > name.size() && arg.starts_with(name) && arg[name.size()] == '=')
+        return std::string(arg.substr(name.size() + 1));
+      return std::nullopt;
+    };
+    if (auto f = value("-f"))
+      files.push_back(*f);
+    else if (auto f2 = value("--filename"))
+      files.push_back(*f2);
+    else if (auto im = value("--image"))
+      image = *im;
+    else if (auto c = value("--config"))
+      config_path = *c;
+    else if (arg == "--webhook")
+      webhook = true;
+    else if (arg == "--check-config")
+      check = true;
+    else if (arg == "--help" || arg == "-h")
+      return std::cout << kInjectUsage, 0;
+    else
+      return std::cerr << kInjectUsage, 2;
+  }
+  if (webhook == !files.empty() || (!webhook && (config_path || check)) || (webhook && image)) {
+    std::cerr << kInjectUsage;
+    return 2;
+  }
+  if (!webhook)
+    return inject_files(
+        files, image.value_or(config::process_env()("MCP_INJECT_IMAGE").value_or(config::InjectConfig().image)));
+
+  auto config = load_config(config_path);
+  if (!config) return 1;
+  if (!config->inject.enabled) {
+    std::cerr << "mcp-sidecar: config error: " << config->source
+              << ": the webhook needs an inject: section (inject.tls.cert_file and key_file at least)\n";
+    return 1;
+  }
+  if (config->outbound.enabled || config->inbound.enabled) {
+    std::cerr << "mcp-sidecar: config error: " << config->source
+              << ": the webhook runs alone: no outbound: or inbound: section (nor MCP_SERVERS, "
+                 "MCP_INBOUND_LISTEN, MCP_INBOUND_FORWARD_TO)\n";
+    return 1;
+  }
+  if (check) {
+    std::cout << config::to_yaml(*config);
+    std::cerr << "mcp-sidecar: configuration OK (" << config->source << ")\n";
+    return 0;
+  }
+  return serve(*config, /*webhook=*/true);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]) == "inject") return inject_command(argc, argv);
+  auto args = parse_args(argc, argv);
+  if (!args) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  if (args->version) {
+    std::cout << "mcp-sidecar " << MCP_SIDECAR_VERSION << "\n";
+    return 0;
+  }
+  auto config = load_config(args->config);
+  if (!config) return 1;
+  if (!config->outbound.enabled && !config->inbound.enabled) {
+    std::cerr << "mcp-sidecar: config error: no role enabled (add an outbound: or inbound: section, or set "
+                 "MCP_SERVERS or MCP_INBOUND_FORWARD_TO)\n";
+    return 1;
+  }
+  if (config->inject.enabled) {
+    std::cerr << "mcp-sidecar: config error: " << config->source
+              << ": the inject: section is served by `mcp-sidecar inject --webhook`, apart from the sidecar\n";
+    return 1;
+  }
+  if (args->check) {
+    std::cout << config::to_yaml(*config);
+    std::cerr << "mcp-sidecar: configuration OK (" << config->source << ")\n";
+    return 0;
+  }
+  return serve(*config, /*webhook=*/false);
 }
