@@ -19,6 +19,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include <array>
 #include <unordered_set>
 
 namespace mcp_sidecar::http {
@@ -124,6 +125,7 @@ class Connection final : public ConnectionBase, public Exchange {
       log::error("connection_failed", {{"listener", state_->name}, {"error", e.what()}});
     }
     stop_watching();
+    if (unread_) co_await drain_unread();
     boost::system::error_code ignored;
     // As on the client side: no close_notify, but the session stays good for resumption.
     if constexpr (kIsTls<Stream>) SSL_set_shutdown(stream_.native_handle(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
@@ -308,6 +310,7 @@ class Connection final : public ConnectionBase, public Exchange {
 
   asio::awaitable<void> reject_with(unsigned status, const char* reason, std::string message) {
     state_->rejection(reason).Increment();
+    unread_ = true;
     ErrorCode code = status == 413   ? ErrorCode::payload_too_large
                      : status == 431 ? ErrorCode::headers_too_large
                                      : ErrorCode::bad_request;
@@ -316,10 +319,27 @@ class Connection final : public ConnectionBase, public Exchange {
     co_await respond(make_json_response(status, error_body(error), version_));
   }
 
+  // After a refusal the client may still be sending the request (a body over the limit): closing
+  // at once would answer its next segment with a reset, and a reset makes the client's kernel
+  // drop the refusal it has not read yet. So, as RFC 9112 section 9.6 advises, stop sending, then
+  // read and discard until the client is done or kLingerTime has passed, then close.
+  asio::awaitable<void> drain_unread() {
+    static constexpr auto kLingerTime = std::chrono::seconds(1);
+    boost::system::error_code ignored;
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    lowest().expires_after(kLingerTime);
+    std::array<char, 65536> sink;
+    for (;;) {
+      auto [ec, n] = co_await lowest().async_read_some(asio::buffer(sink), use_tuple);
+      if (ec) break;
+    }
+  }
+
   std::shared_ptr<Server::State> state_;
   Stream stream_;
   Peer peer_;
   beast::flat_buffer buffer_;
+  bool unread_ = false;  // a refused request may still be arriving: linger before closing
   bool keep_alive_ = false;
   std::uint64_t generation_ = 0;
   bool responded_ = false;

@@ -119,6 +119,25 @@ test('413: body over the limit', async () => {
   assertError(r, 413, 'payload_too_large');
 });
 
+test('413 reaches a client still sending a large body: the sidecar stops reading but lingers before closing', async () => {
+  const { hostname, port } = new URL(sidecar.outbound);
+  const sock = net.connect(Number(port), hostname);
+  let got = '';
+  sock.on('data', (d) => { got += d; });
+  sock.on('error', () => {});  // the reset that may follow the lingering close
+  const closed = new Promise((resolve) => sock.on('close', resolve));
+  const size = 8 << 20;
+  sock.write(`POST /v1/servers/registry/tools/ping HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+    `Content-Type: application/json\r\nContent-Length: ${size}\r\n\r\n`);
+  const chunk = Buffer.alloc(64 << 10, 0x20);
+  for (let sent = 0; sent < size && !sock.destroyed && !got; sent += chunk.length) {
+    if (!sock.write(chunk)) await new Promise((resolve) => { sock.once('drain', resolve); sock.once('close', resolve); });
+  }
+  await closed;
+  assert.match(got, /^HTTP\/1\.1 413 /, `the refusal was lost (${got.length} bytes read)`);
+  assert.match(got, /payload_too_large/);
+});
+
 test('431: headers over the limit', async () => {
   const r = await request(`${sidecar.outbound}/v1/servers`, { headers: { 'x-pad': 'x'.repeat(10000) } });
   assertError(r, 431, 'headers_too_large');
