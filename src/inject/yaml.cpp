@@ -2,6 +2,7 @@
 
 #include "mcp/json_parse.hpp"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -9,6 +10,8 @@
 #include <cstdlib>
 #include <limits>
 #include <optional>
+#include <sstream>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace mcp_sidecar::inject {
@@ -127,45 +130,106 @@ Ordered resolve_plain(const std::string& s) {
   return s;
 }
 
-// ---- YAML nodes -> JSON ----------------------------------------------------------------------
+// ---- YAML events -> JSON -------------------------------------------------------------------
 
 struct ReadError {
   int line;
   std::string message;
 };
 
-[[noreturn]] void fail(const YAML::Node& at, std::string message) {
-  throw ReadError{at.Mark().line + 1, std::move(message)};
-}
+[[noreturn]] void fail(const YAML::Mark& at, std::string message) { throw ReadError{at.line + 1, std::move(message)}; }
 
-class Converter {
+// Builds each document's value from the parser's events. yaml-cpp's own node graph is not used:
+// this way aliases are copied under a budget (an alias bomb is an error, not an exhausted memory),
+// an alias to an unfinished anchor (a cycle) is an error, and a parser that stops making progress
+// (yaml-cpp 0.7 yields endless empty documents after a top-level flow collection and a comma) is
+// caught.
+class Builder final : public YAML::EventHandler {
  public:
-  explicit Converter(std::size_t budget) : budget_(budget) {}
+  explicit Builder(std::size_t budget) : budget_(budget) {}
 
-  Ordered value(const YAML::Node& n, int depth) {
-    if (depth > kMaxDepth) fail(n, "nested deeper than " + std::to_string(kMaxDepth) + " levels (a recursive alias?)");
-    if (budget_-- == 0) fail(n, "too many values once aliases are expanded");
-    switch (n.Type()) {
-      case YAML::NodeType::Undefined:
-      case YAML::NodeType::Null:
-        return nullptr;
-      case YAML::NodeType::Scalar:
-        return scalar(n);
-      case YAML::NodeType::Sequence: {
-        Ordered out = Ordered::array();
-        for (const auto& item : n) out.push_back(value(item, depth + 1));
-        return out;
-      }
-      case YAML::NodeType::Map:
-        return mapping(n, depth);
-    }
-    return nullptr;
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (documents_ > 0 && mark.pos == last_start_) fail(mark, "invalid YAML: the parser made no progress here");
+    last_start_ = mark.pos;
+    ++documents_;
+    root_ = nullptr;
+    line_ = 0;
+    anchors_.clear();  // anchors are per document
+  }
+  void OnDocumentEnd() override {}
+
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override { add(mark, nullptr, anchor, 1, "null"); }
+
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                const std::string& text) override {
+    Ordered v = scalar(mark, tag, text);
+    // A key is its text; a plain key means what a plain value would (sigs.k8s.io/yaml).
+    std::string key = tag != "?"                                               ? text
+                      : v.is_string()                                          ? v.get<std::string>()
+                      : v.is_number_float() && !std::isfinite(v.get<double>()) ? text
+                                                                               : v.dump();
+    const bool merge = tag == "?" && text == "<<";
+    add(mark, std::move(v), anchor, 1, merge ? std::optional<std::string>() : std::optional<std::string>(key));
   }
 
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    auto it = anchors_.find(anchor);
+    if (it == anchors_.end()) fail(mark, "an alias to an anchor that is not complete (a recursive alias?)");
+    const auto& [value, size] = it->second;
+    std::optional<std::string> key;
+    if (value.is_string())
+      key = value.get<std::string>();
+    else if (value.is_primitive())
+      key = value.dump();
+    add(mark, value, 0, size, key);
+  }
+
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    open(mark, Ordered::array(), anchor);
+  }
+  void OnSequenceEnd() override { close(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    open(mark, Ordered::object(), anchor);
+  }
+  void OnMapEnd() override {
+    Frame& f = stack_.back();
+    // << merge keys: the merged mappings' entries that the mapping does not set itself.
+    for (auto& [mark, merged] : f.merges) {
+      std::vector<Ordered*> sources;
+      if (merged.is_object()) sources.push_back(&merged);
+      if (merged.is_array())
+        for (auto& item : merged) sources.push_back(&item);
+      if (sources.empty()) fail(mark, "a << merge key needs a mapping or a list of mappings");
+      for (Ordered* source : sources) {
+        if (!source->is_object()) fail(mark, "a << merge key needs a mapping or a list of mappings");
+        for (auto& [k, v] : source->items())
+          if (f.seen.insert(k).second) f.value.push_back({k, std::move(v)});
+      }
+    }
+    close();
+  }
+
+  int documents() const { return documents_; }
+  int line() const { return line_; }
+  Ordered take() { return std::move(root_); }
+
  private:
-  Ordered scalar(const YAML::Node& n) {
-    const std::string& tag = n.Tag();
-    const std::string& text = n.Scalar();
+  struct Frame {
+    Ordered value;
+    YAML::anchor_t anchor = 0;
+    std::size_t size = 1;  // values inside, for the alias budget
+    // A mapping's state: the key waiting for its value (a merge key has none), the keys seen,
+    // and the << values to merge at its end.
+    bool have_key = false;
+    std::optional<std::string> key;
+    YAML::Mark key_mark;
+    std::unordered_set<std::string> seen;
+    std::vector<std::pair<YAML::Mark, Ordered>> merges;
+  };
+
+  static Ordered scalar(const YAML::Mark& mark, const std::string& tag, const std::string& text) {
     if (tag == "?") return resolve_plain(text);
     if (tag == "!" || !std::string_view(tag).starts_with(kCoreTag)) return text;  // quoted, block, or a local tag
     const std::string_view type = std::string_view(tag).substr(kCoreTag.size());
@@ -173,57 +237,87 @@ class Converter {
     Ordered v = resolve_plain(text);
     const bool ok = (type == "null" && v.is_null()) || (type == "bool" && v.is_boolean()) ||
                     (type == "int" && v.is_number_integer()) || (type == "float" && v.is_number());
-    if (!ok) fail(n, "the value does not match its !!" + std::string(type) + " tag");
+    if (!ok) fail(mark, "the value does not match its !!" + std::string(type) + " tag");
     if (type == "float") return v.get<double>();
     return v;
   }
 
-  static std::string key_text(const YAML::Node& k) {
-    if (!k.IsScalar() && !k.IsNull()) fail(k, "a mapping key must be a scalar");
-    if (k.IsNull()) return "null";
-    if (k.Tag() != "?") return k.Scalar();
-    // A plain key means what a plain value would; JSON keys are its text (sigs.k8s.io/yaml).
-    Ordered v = resolve_plain(k.Scalar());
-    if (v.is_string()) return v.get<std::string>();
-    if (v.is_number_float() && !std::isfinite(v.get<double>())) return k.Scalar();
-    return v.dump();
+  void spend(const YAML::Mark& mark, std::size_t n) {
+    // Aliases may repeat a value; more than a few times the text's size is a bomb, not a manifest.
+    if (n > budget_) fail(mark, "too many values once aliases are expanded");
+    budget_ -= n;
   }
 
-  Ordered mapping(const YAML::Node& n, int depth) {
-    Ordered out = Ordered::object();
-    std::unordered_set<std::string> seen;
-    std::vector<YAML::Node> merges;
-    for (const auto& kv : n) {
-      if (kv.first.IsScalar() && kv.first.Tag() == "?" && kv.first.Scalar() == "<<") {
-        merges.push_back(kv.second);
-        continue;
-      }
-      std::string key = key_text(kv.first);
-      if (!seen.insert(key).second) fail(kv.first, "the key \"" + key + "\" appears twice");
-      out.push_back({key, value(kv.second, depth + 1)});
+  void open(const YAML::Mark& mark, Ordered empty, YAML::anchor_t anchor) {
+    if (stack_.size() >= static_cast<std::size_t>(kMaxDepth))
+      fail(mark, "nested deeper than " + std::to_string(kMaxDepth) + " levels");
+    if (!stack_.empty() && stack_.back().value.is_object() && !stack_.back().have_key)
+      fail(mark, "a mapping key must be a scalar");
+    if (line_ == 0) line_ = mark.line + 1;
+    spend(mark, 1);
+    stack_.push_back(Frame{std::move(empty), anchor});
+    stack_.back().key_mark = mark;
+  }
+
+  void close() {
+    Frame f = std::move(stack_.back());
+    stack_.pop_back();
+    place(f.key_mark, std::move(f.value), f.anchor, f.size);
+  }
+
+  // A scalar or alias value; `key` is the text it has as a mapping key (none: a << merge key).
+  void add(const YAML::Mark& mark, Ordered value, YAML::anchor_t anchor, std::size_t size,
+           std::optional<std::string> key) {
+    if (line_ == 0) line_ = mark.line + 1;
+    spend(mark, size);
+    if (!stack_.empty() && stack_.back().value.is_object() && !stack_.back().have_key) {
+      Frame& f = stack_.back();
+      if (!value.is_primitive()) fail(mark, "a mapping key must be a scalar");
+      if (key && !f.seen.insert(*key).second) fail(mark, "the key \"" + *key + "\" appears twice");
+      if (anchor) anchors_[anchor] = {value, size};
+      f.have_key = true;
+      f.key = std::move(key);
+      f.key_mark = mark;
+      return;
     }
-    // << merge keys: the merged mappings' entries that the mapping does not set itself.
-    for (const auto& m : merges) {
-      std::vector<YAML::Node> sources;
-      if (m.IsMap()) sources.push_back(m);
-      if (m.IsSequence())
-        for (const auto& s : m) sources.push_back(s);
-      if (sources.empty()) fail(m, "a << merge key needs a mapping or a list of mappings");
-      for (const auto& s : sources) {
-        if (!s.IsMap()) fail(s, "a << merge key needs a mapping or a list of mappings");
-        Ordered merged = mapping(s, depth + 1);
-        for (auto& [k, v] : merged.items())
-          if (seen.insert(k).second) out.push_back({k, std::move(v)});
-      }
+    place(mark, std::move(value), anchor, size);
+  }
+
+  // A finished value goes into its parent (or is the document).
+  void place(const YAML::Mark& mark, Ordered value, YAML::anchor_t anchor, std::size_t size) {
+    if (anchor) anchors_[anchor] = {value, size};
+    if (stack_.empty()) {
+      root_ = std::move(value);
+      return;
     }
-    return out;
+    Frame& parent = stack_.back();
+    parent.size += size;
+    if (parent.value.is_array()) {
+      parent.value.push_back(std::move(value));
+    } else if (!parent.have_key) {
+      fail(mark, "a mapping key must be a scalar");
+    } else {
+      parent.have_key = false;
+      if (parent.key)
+        parent.value.push_back({*parent.key, std::move(value)});
+      else
+        parent.merges.emplace_back(mark, std::move(value));
+    }
   }
 
   std::size_t budget_;
+  std::vector<Frame> stack_;
+  std::unordered_map<YAML::anchor_t, std::pair<Ordered, std::size_t>> anchors_;
+  Ordered root_;
+  int line_ = 0;  // the document's first value
+  int documents_ = 0;
+  int last_start_ = 0;
 };
 
-// The first byte where `text` is not UTF-8, or npos.
-std::size_t invalid_utf8_at(std::string_view text) {
+// Where `text` stops being YAML's character set: not UTF-8, or a character YAML does not allow
+// (control characters but tab and line breaks, DEL, C1 controls but NEL, surrogates, U+FFFE/F).
+// yaml-cpp is not trusted with them: it loops forever on some NUL bytes.
+std::size_t unreadable_at(std::string_view text) {
   std::size_t i = 0;
   while (i < text.size()) {
     const auto c = static_cast<unsigned char>(text[i]);
@@ -236,7 +330,10 @@ std::size_t invalid_utf8_at(std::string_view text) {
       cp = (cp << 6) | (cc & 0x3F);
     }
     const bool overlong = (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
-    if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    const bool control =
+        (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') || (cp >= 0x7F && cp <= 0x9F && cp != 0x85);
+    if (overlong || control || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF)
+      return i;
     i += len;
   }
   return std::string_view::npos;
@@ -273,6 +370,21 @@ Error read_error(int document, int line, const std::string& message) {
 
 // ---- JSON -> YAML ----------------------------------------------------------------------------
 
+// A character at the start of `s` that is written as an escape, with its length in bytes: control
+// characters but tab and line feed, DEL, C1 controls (NEL among them: a line break to YAML 1.1),
+// LS, PS, BOM, U+FFFE and U+FFFF.
+std::optional<std::pair<std::size_t, std::uint32_t>> escaped_char(std::string_view s) {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  if (s.empty()) return std::nullopt;
+  if ((byte(0) < 0x20 && byte(0) != '\t' && byte(0) != '\n') || byte(0) == 0x7F) return std::pair{1, byte(0)};
+  if (s.size() >= 2 && byte(0) == 0xC2 && byte(1) >= 0x80 && byte(1) <= 0x9F) return std::pair{2, byte(1)};
+  if (s.size() < 3) return std::nullopt;
+  const std::uint32_t cp = ((byte(0) & 0x0Fu) << 12) | ((byte(1) & 0x3Fu) << 6) | (byte(2) & 0x3Fu);
+  if ((byte(0) & 0xF0) == 0xE0 && (cp == 0x2028 || cp == 0x2029 || cp == 0xFEFF || cp == 0xFFFE || cp == 0xFFFF))
+    return std::pair{3, cp};
+  return std::nullopt;
+}
+
 // Whether a string can be written without quotes and read back as the same string by YAML 1.1
 // and 1.2 readers: deliberately narrow (quotes are always safe).
 bool plain_ok(std::string_view s) {
@@ -293,13 +405,8 @@ bool literal_ok(std::string_view s) {
   if (s.find('\n') == std::string_view::npos) return false;
   const auto first = s.find_first_not_of('\n');
   if (first == std::string_view::npos || s[first] == ' ' || s[first] == '\t') return false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) return false;
-  }
-  // Line breaks and marks other readers may treat specially: NEL, LS, PS, BOM.
-  for (std::string_view special : {"\xC2\x85", "\xE2\x80\xA8", "\xE2\x80\xA9", "\xEF\xBB\xBF"})
-    if (s.find(special) != std::string_view::npos) return false;
+  for (std::size_t i = 0; i < s.size(); ++i)
+    if (escaped_char(s.substr(i))) return false;
   return true;
 }
 
@@ -327,22 +434,11 @@ void double_quoted(std::string& out, std::string_view s) {
       default:
         break;
     }
-    if (c < 0x20 || c == 0x7f) {
-      out += "\\u00";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xF];
-      continue;
-    }
-    // NEL, LS, PS and BOM are escaped: some readers take them for line breaks or marks.
-    std::string_view rest = s.substr(i);
-    if (rest.starts_with("\xC2\x85")) {
-      out += "\\u0085", ++i;
-    } else if (rest.starts_with("\xE2\x80\xA8")) {
-      out += "\\u2028", i += 2;
-    } else if (rest.starts_with("\xE2\x80\xA9")) {
-      out += "\\u2029", i += 2;
-    } else if (rest.starts_with("\xEF\xBB\xBF")) {
-      out += "\\uFEFF", i += 2;
+    if (auto special = escaped_char(s.substr(i))) {
+      const std::uint32_t cp = special->second;
+      out += "\\u";
+      for (int shift = 12; shift >= 0; shift -= 4) out += kHex[(cp >> shift) & 0xF];
+      i += special->first - 1;
     } else {
       out += static_cast<char>(c);
     }
@@ -461,31 +557,24 @@ bool reads_back(const std::string& text, const Ordered& value) {
 }  // namespace
 
 Result<std::vector<Document>> read_yaml(std::string_view text) {
-  if (auto bad = invalid_utf8_at(text); bad != std::string_view::npos) {
+  if (auto bad = unreadable_at(text); bad != std::string_view::npos) {
     const int line = line_at(text, bad);
-    return read_error(document_at_line(text, line), line, "not UTF-8");
+    return read_error(document_at_line(text, line), line, "not UTF-8 text, or a control character YAML does not allow");
   }
-  std::vector<YAML::Node> nodes;
+  std::istringstream in{std::string(text)};
+  YAML::Parser parser(in);
+  Builder builder(4 * text.size() + 100'000);
+  std::vector<Document> docs;
   try {
-    nodes = YAML::LoadAll(std::string(text));
+    while (parser.HandleNextDocument(builder)) {
+      Ordered value = builder.take();
+      if (!value.is_null()) docs.push_back(Document{std::move(value), builder.documents(), builder.line()});
+    }
+  } catch (const ReadError& e) {
+    return read_error(std::max(builder.documents(), 1), e.line, e.message);
   } catch (const YAML::Exception& e) {
     const int line = e.mark.line + 1;
     return read_error(document_at_line(text, line), line, "invalid YAML: " + e.msg);
-  }
-  std::vector<Document> docs;
-  // Aliases may repeat a value; more than a few times the text's size is a bomb, not a manifest.
-  Converter convert(4 * text.size() + 100'000);
-  for (std::size_t i = 0; i < nodes.size(); ++i) {
-    const auto& n = nodes[i];
-    if (n.IsNull() || !n.IsDefined()) continue;  // an empty document
-    const int number = static_cast<int>(i) + 1;
-    try {
-      docs.push_back(Document{convert.value(n, 0), number, n.Mark().line + 1});
-    } catch (const ReadError& e) {
-      return read_error(number, e.line, e.message);
-    } catch (const YAML::Exception& e) {
-      return read_error(number, e.mark.line + 1, "invalid YAML: " + e.msg);
-    }
   }
   return docs;
 }

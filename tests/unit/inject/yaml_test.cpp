@@ -110,9 +110,20 @@ TEST(Yaml, ErrorsNameTheDocumentAndLine) {
   EXPECT_EQ(error_of("a: 1\n---\nb: [1, 2\nc: 3\n").rfind("document 2 (line ", 0), 0u);
   EXPECT_EQ(error_of("a: 1\n---\nb: 1\nb: 2\n"), "document 2 (line 4): the key \"b\" appears twice");
   EXPECT_EQ(error_of("? [a, b]\n: 1\n").rfind("document 1 (line 1): a mapping key must be a scalar", 0), 0u);
-  EXPECT_EQ(error_of("a: 1\nb: \"\xff\"\n"), "document 1 (line 2): not UTF-8");
-  EXPECT_NE(error_of("a: &a [*a]\n").find("deeper than"), std::string::npos);
+  EXPECT_EQ(error_of("a: 1\nb: \"\xff\"\n"),
+            "document 1 (line 2): not UTF-8 text, or a control character YAML does not allow");
+  EXPECT_EQ(error_of(std::string("a: 1\n---\nb: {\"x\0\": 1}\n", 22)).rfind("document 2 (line 3): not UTF-8 text", 0),
+            0u);
+  EXPECT_EQ(error_of("a: &a [*a]\n"),
+            "document 1 (line 1): an alias to an anchor that is not complete (a recursive alias?)");
+  EXPECT_NE(error_of(std::string(200, '[') + std::string(200, ']')).find("deeper than 128"), std::string::npos);
   EXPECT_NE(error_of("a: {<<: 3}\n").find("merge key needs a mapping"), std::string::npos);
+}
+
+// yaml-cpp 0.7 yields endless empty documents after a top-level flow collection and a comma.
+TEST(Yaml, ErrorsInsteadOfLoopingWhereTheParserStalls) {
+  EXPECT_EQ(error_of("{a: 1},").rfind("document ", 0), 0u);
+  EXPECT_NE(error_of("kind: Pod\n---\n{a: 1}, b\n").find("invalid YAML"), std::string::npos);
 }
 
 TEST(Yaml, RefusesAnAliasBomb) {
@@ -180,6 +191,9 @@ const std::vector<std::string> kTricky = {"true",
                                           "\xE2\x80\xA8",
                                           "\xEF\xBB\xBF"
                                           "x",
+                                          "\xC2\x80",
+                                          "\xEF\xBF\xBE",
+                                          "\r",
                                           "back\\slash",
                                           "a\"b",
                                           "a\nb",
