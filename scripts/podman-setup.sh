@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares podman for the image builds and container tests on a Debian 12 machine that has no
 # Docker engine and reaches no container registry (only the Debian mirror), idempotently:
-#   - installs podman, runc, netavark + aardvark-dns (networking), catatonit (the pause image of
+#   - installs podman, runc, netavark + aardvark-dns + iptables (networking), catatonit (the pause image of
 #     `podman kube play`) and debootstrap when missing
 #   - writes /etc/mcp-podman.conf: runc, cgroupfs (no systemd manages cgroups here), no default
 #     ulimits (a machine that is itself a container may not raise the limits podman would set)
@@ -22,7 +22,7 @@ BASE_RECIPE=bookworm-minbase-slim-1
 ROOTFS_CACHE=/var/cache/mcp-sidecar/$BASE_RECIPE.tar
 
 missing=()
-for p in podman runc netavark aardvark-dns catatonit debootstrap; do
+for p in podman runc netavark aardvark-dns iptables catatonit debootstrap; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
