@@ -45,10 +45,12 @@ export function helmOk(args, options) {
   return r.stdout;
 }
 
-// Every non-empty document of a multi-document YAML stream; a List's items are flattened.
+// Every non-empty document of a multi-document YAML stream, read as Kubernetes reads it (YAML
+// 1.1, sigs.k8s.io/yaml: `0644` is octal, an unquoted `yes` a boolean); a List's items are
+// flattened.
 export function parseDocs(text) {
   const out = [];
-  for (const doc of YAML.parseAllDocuments(text)) {
+  for (const doc of YAML.parseAllDocuments(text, { version: '1.1' })) {
     if (doc.errors.length) throw new Error(`bad YAML: ${doc.errors[0].message}`);
     const obj = doc.toJSON();
     if (obj == null) continue;
