@@ -207,9 +207,10 @@ export async function ensureImages({ rebuild, log }) {
     await build(SIDECAR_IMAGE, ROOT, ['--build-arg', `GIT_VERSION=${gitVersion}`], log);
   } else log(`reusing ${SIDECAR_IMAGE}`);
   if (rebuild || !(await exists(KYC_IMAGE))) {
-    // Where npm's TLS passes an intercepting proxy, the build needs the CA that this machine's
-    // Node trusts; it reaches npm inside the build as a secret, never a layer.
-    const ca = process.env.NODE_EXTRA_CA_CERTS;
+    // Where npm's TLS passes an intercepting proxy, the build needs the CAs this machine trusts
+    // (Node's extra ones, else the system store, which the host's own npm uses); they reach npm
+    // inside the build as a secret, never a layer.
+    const ca = process.env.NODE_EXTRA_CA_CERTS || '/etc/ssl/certs/ca-certificates.crt';
     const secret = ca && fs.existsSync(ca) ? ['--secret', `id=npm_ca,src=${ca}`] : [];
     await build(KYC_IMAGE, path.join(ROOT, 'examples/kyc'), secret, log);
   } else log(`reusing ${KYC_IMAGE}`);
