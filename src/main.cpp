@@ -260,9 +260,17 @@ std::optional<config::Config> load_config(const std::optional<std::string>& conf
   return std::move(loaded.config);
 }
 
-// Runs the roles until SIGTERM/SIGINT: the sidecar's (outbound, inbound) or, with `webhook`, the
-// injector's; the admin listener and the file watcher in both.
-int serve(const config::Config& config, bool webhook) {
+// --check-config: the effective configuration, secrets redacted, on stdout.
+int print_checked(const config::Config& config) {
+  std::cout << config::to_yaml(config);
+  std::cerr << "mcp-sidecar: configuration OK (" << config.source << ")\n";
+  return 0;
+}
+
+// Runs the roles the configuration enables until SIGTERM/SIGINT: the sidecar's (outbound,
+// inbound) or the injector's (inject: the two never share a process); the admin listener and the
+// file watcher in both.
+int serve(const config::Config& config) {
   log::init(config.log.level);
   std::signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
@@ -297,7 +305,7 @@ int serve(const config::Config& config, bool webhook) {
     if (auto r = roles.inbound->listen(); !r) return fail("inbound", r.error());
     health.add_check("local_server", [&](std::string& why) { return roles.inbound->ready(why); });
   }
-  if (webhook) {
+  if (config.inject.enabled) {
     roles.inject.emplace(ioc.get_executor(), config.inject, metrics);
     if (auto r = roles.inject->listen(); !r) return fail("inject", r.error());
   }
@@ -425,12 +433,8 @@ int inject_command(int argc, char** argv) {
                  "MCP_INBOUND_LISTEN, MCP_INBOUND_FORWARD_TO)\n";
     return 1;
   }
-  if (check) {
-    std::cout << config::to_yaml(*config);
-    std::cerr << "mcp-sidecar: configuration OK (" << config->source << ")\n";
-    return 0;
-  }
-  return serve(*config, /*webhook=*/true);
+  if (check) return print_checked(*config);
+  return serve(*config);
 }
 
 }  // namespace
@@ -458,10 +462,6 @@ int main(int argc, char** argv) {
               << ": the inject: section is served by `mcp-sidecar inject --webhook`, apart from the sidecar\n";
     return 1;
   }
-  if (args->check) {
-    std::cout << config::to_yaml(*config);
-    std::cerr << "mcp-sidecar: configuration OK (" << config->source << ")\n";
-    return 0;
-  }
-  return serve(*config, /*webhook=*/false);
+  if (args->check) return print_checked(*config);
+  return serve(*config);
 }

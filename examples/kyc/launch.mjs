@@ -4,12 +4,27 @@
 // timeout; nothing sleeps for a fixed time.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const ROLES = ['registry', 'sanctions', 'pep', 'risk'];
+
+// A TCP port free on loopback now, for programs that cannot bind port 0 and report the port they
+// got (Prometheus, haproxy, podman's published ports). Another process could take it before the
+// program binds it; the program then fails to start, loudly.
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
 
 // Resolves with the first parsed JSON line of `stream` that satisfies `predicate`.
 export function waitForJsonLine(stream, predicate, timeoutMs, what) {

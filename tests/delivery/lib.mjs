@@ -4,7 +4,6 @@
 // the test images, free loopback ports and polling an HTTP endpoint.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -217,16 +216,7 @@ export async function ensureImages({ rebuild, log }) {
   return gitVersion;
 }
 
-// A loopback port nobody listens on right now.
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer().once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../examples/kyc/launch.mjs';
 
 // Polls an HTTP URL until it answers (any status; with `until`, a status that passes it);
 // returns {status, text}. Bounded by timeoutMs.

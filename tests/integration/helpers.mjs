@@ -98,23 +98,10 @@ export function sidecarConfig(servers, outbound = {}, rest = {}) {
 }
 
 import fs from 'node:fs';
-import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { waitForExit } from '../../examples/kyc/launch.mjs';
 
-// A TCP port free on loopback now, for programs that cannot bind port 0 and report the port they
-// got (Prometheus, haproxy). Another process could take it before the program binds it; the
-// program then fails to start, loudly.
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../examples/kyc/launch.mjs';
 
 // Runs a third-party daemon (Prometheus, haproxy) in the foreground with its output in
 // <dir>/<name>.log, and resolves once `ready()` holds; rejects with the log's tail if the program
