@@ -9,7 +9,7 @@ build() {
   local kind=$1 dir="$ROOT/build/$1"
   local -a args=(-G Ninja -DCMAKE_BUILD_TYPE=Release)
   if [ "$kind" = asan ]; then
-    args=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ -DMCP_SANITIZE=ON -DMCP_FUZZERS=ON)
+    args=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ -DMCP_SANITIZE=ON -DMCP_FUZZERS=ON -DMCP_BENCH=OFF)
   elif [ "$kind" != release ]; then
     die "unknown build kind '$kind' (release or asan)"
   fi

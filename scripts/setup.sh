@@ -18,6 +18,8 @@ APT_PACKAGES=(
   libspdlog-dev libyaml-cpp-dev libgtest-dev libgmock-dev
   # runtime peers and tools used by the demo and the tests
   nodejs npm ca-certificates curl openssl procps prometheus iproute2 haproxy unzip
+  # the benchmark harness (bench/): the reference proxy and the instruction counter
+  nginx valgrind
 )
 
 missing=()

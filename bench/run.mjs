@@ -1,0 +1,559 @@
+#!/usr/bin/env node
+// The benchmark harness: every scenario of docs/performance.md against the same upstream stub in
+// one run, the sidecar side by side with nginx, printed as a table of figures and ratios and kept
+// in bench/results/. scripts/bench.sh builds what it needs and runs this.
+//
+//   node bench/run.mjs --build build/release [--seconds 3] [--rounds 3] [--smoke] [--out DIR]
+//
+// Pinning: the load generator and the stub share CPU 0, every proxy under test (the sidecar,
+// both sidecars of a pair, nginx, both nginx of a pair) runs on CPU 1, so each proxy's figures
+// are for one core whatever the machine. Throughput and latency scenarios are interleaved over
+// --rounds rounds and each figure is the median, so drift on a noisy machine hits every path
+// alike. --smoke runs every scenario briefly and checks that figures come out (never their value).
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+
+import { freePort, startServer, waitForExit } from '../examples/kyc/launch.mjs';
+import { profileText, readCallgrind } from './callgrind.mjs';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '..');
+const { values: opts } = parseArgs({
+  options: {
+    build: { type: 'string', default: path.join(ROOT, 'build/release') },
+    seconds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '3' },
+    smoke: { type: 'boolean', default: false },
+    out: { type: 'string', default: path.join(HERE, 'results') },
+    only: { type: 'string' }
+  }
+});
+const smoke = opts.smoke;
+const SECONDS = smoke ? 0.3 : Number(opts.seconds);
+const ROUNDS = smoke ? 1 : Number(opts.rounds);
+const WARMUP = smoke ? 0.1 : 0.5;
+const BIN = {
+  sidecar: path.resolve(opts.build, 'src/mcp-sidecar'),
+  stub: path.resolve(opts.build, 'bench/mcp-bench-stub'),
+  load: path.resolve(opts.build, 'bench/mcp-bench-load')
+};
+for (const [name, file] of Object.entries(BIN)) {
+  if (!fs.existsSync(file)) {
+    console.error(`bench: no ${name} at ${file}: run scripts/bench.sh (it builds them)`);
+    process.exit(2);
+  }
+}
+const CPUS = os.cpus().length;
+const LOAD_CPU = '0';
+const PROXY_CPU = CPUS > 1 ? '1' : '0';
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-bench-'));
+const children = [];
+process.on('exit', () => children.forEach((p) => p.exitCode === null && p.kill('SIGKILL')));
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+// Spawns `cmd` pinned to `cpu`, resolving once a stdout line matches `ready`.
+async function spawnReady(cpu, cmd, args, ready, name) {
+  const proc = spawn('taskset', ['-c', cpu, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(proc);
+  const err = fs.createWriteStream(path.join(dir, `${name}.stderr`));
+  proc.stderr.pipe(err);
+  const rl = readline.createInterface({ input: proc.stdout });
+  const line = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start in 20 s`)), 20000);
+    rl.on('line', (l) => {
+      if (ready.test(l)) {
+        clearTimeout(timer);
+        resolve(l);
+      }
+    });
+    proc.once('exit', (code) => reject(new Error(`${name} exited with ${code}; see ${dir}/${name}.stderr`)));
+  });
+  return { proc, line, rl };
+}
+
+async function startStub(extra = []) {
+  const { proc, line } = await spawnReady(LOAD_CPU, BIN.stub, ['--listen', '127.0.0.1:0', ...extra], /^listening /, 'stub');
+  const port = Number(line.split(' ')[1]);
+  return { proc, port, base: `http://127.0.0.1:${port}`, url: `http://127.0.0.1:${port}/mcp` };
+}
+
+async function stubCalls(stub) {
+  return (await (await fetch(`${stub.base}/stats`)).json()).calls;
+}
+
+// CPU seconds (user + system) and memory of a process, from /proc.
+const TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString());
+function cpuSeconds(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS;  // utime, stime (fields 14, 15)
+}
+function memoryKiB(pid) {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (key) => Number(status.match(new RegExp(`^${key}:\\s+(\\d+)`, 'm'))[1]);
+  return { rss: kib('VmRSS'), hwm: kib('VmHWM') };
+}
+
+// Runs the load generator (pinned with the stub) and resolves with its figures. Asynchronous:
+// the harness's own event loop must keep running meanwhile.
+async function load(target, { connections, seconds = SECONDS, body, headers = [], mode = 'call', extra = [] }) {
+  const args = ['-c', LOAD_CPU, BIN.load, '--target', target, '--connections', String(connections), '--seconds',
+    String(seconds), '--warmup-seconds', String(WARMUP), '--mode', mode, '--body', body, ...extra];
+  for (const h of headers) args.push('--header', h);
+  const proc = spawn('taskset', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  proc.stdout.on('data', (d) => (out += d));
+  const code = await waitForExit(proc, (seconds + WARMUP) * 1000 + 60000);
+  if (code !== 0 && code !== 1) throw new Error(`load generator exited with ${code}`);
+  const r = JSON.parse(out.trim().split('\n').pop());
+  if (r.errors > 0) throw new Error(`${r.errors} of ${r.ok + r.errors} calls to ${target} failed`);
+  return r;
+}
+
+function waitForPort(port, timeoutMs = 10000) {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve();
+      });
+      s.on('error', () => {
+        if (Date.now() > deadline) reject(new Error(`nothing listens on ${port}`));
+        else setTimeout(attempt, 20);
+      });
+    };
+    attempt();
+  });
+}
+
+// One nginx, one worker process and no master (so its PID is the worker's), pinned to PROXY_CPU.
+async function startNginx(name, server) {
+  const prefix = path.join(dir, name);
+  fs.mkdirSync(prefix, { recursive: true });
+  const port = await freePort();
+  const conf = `
+worker_processes 1;
+master_process off;
+daemon off;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/body;
+  proxy_temp_path ${prefix}/proxy;
+  fastcgi_temp_path ${prefix}/fastcgi;
+  uwsgi_temp_path ${prefix}/uwsgi;
+  scgi_temp_path ${prefix}/scgi;
+  keepalive_requests 1000000;
+  ${server(port)}
+}`;
+  fs.writeFileSync(path.join(prefix, 'nginx.conf'), conf);
+  const proc = spawn('taskset', ['-c', PROXY_CPU, 'nginx', '-p', prefix, '-c', path.join(prefix, 'nginx.conf')],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(proc);
+  await waitForPort(port);
+  return { proc, port, pid: proc.pid };
+}
+
+// nginx as a keep-alive reverse proxy to `upstream` (http://host:port), plain or with TLS.
+function nginxProxy(upstream, { listenTls, upstreamTls } = {}) {
+  const url = new URL(upstream);
+  return (port) => `
+  upstream up { server ${url.host}; keepalive 64; keepalive_requests 1000000; }
+  server {
+    listen 127.0.0.1:${port}${listenTls ? ' ssl' : ''};
+    ${listenTls ? `ssl_certificate ${listenTls.cert}; ssl_certificate_key ${listenTls.key};
+    ssl_client_certificate ${listenTls.ca}; ssl_verify_client on; ssl_protocols TLSv1.2 TLSv1.3;` : ''}
+    location / {
+      proxy_pass ${upstreamTls ? 'https' : 'http'}://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      ${upstreamTls ? `proxy_ssl_certificate ${upstreamTls.cert}; proxy_ssl_certificate_key ${upstreamTls.key};
+      proxy_ssl_trusted_certificate ${upstreamTls.ca}; proxy_ssl_verify on; proxy_ssl_name localhost;
+      proxy_ssl_session_reuse on;` : ''}
+    }
+  }`;
+}
+
+const quiet = { admin: { listen: '127.0.0.1:0' }, shutdown: { delay_seconds: 0, grace_seconds: 2 } };
+
+// Starts mcp-sidecar with its log going straight to a file (not through this process, whose
+// event loop must never stand between the sidecar and its log), pinned to PROXY_CPU or run
+// under `wrapper` (valgrind). Resolves once its `ready` line is logged.
+async function sidecar(name, config, roles, wrapper = ['taskset', '-c', PROXY_CPU]) {
+  const configFile = path.join(dir, `${name}.yaml`);
+  fs.writeFileSync(configFile, JSON.stringify({ ...quiet, ...config }));
+  const logFile = path.join(dir, `${name}.log`);
+  const log = fs.openSync(logFile, 'w');
+  const proc = spawn(wrapper[0], [...wrapper.slice(1), BIN.sidecar, '--config', configFile], { stdio: ['ignore', 'ignore', log] });
+  fs.closeSync(log);
+  children.push(proc);
+  const addresses = {};
+  const deadline = Date.now() + 60000;
+  for (;;) {
+    const lines = fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    for (const l of lines) if (l.event === 'listening') addresses[l.role] = l.address;
+    if (lines.some((l) => l.event === 'ready')) break;
+    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`sidecar ${name} did not start; see ${logFile}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  for (const role of roles) if (!addresses[role]) throw new Error(`sidecar ${name} has no ${role} listener`);
+  return {
+    proc, addresses, logFile,
+    outbound: addresses.outbound && `http://${addresses.outbound}`,
+    admin: `http://${addresses.admin}`,
+    async stop(timeoutMs = 30000) {
+      proc.kill('SIGTERM');
+      return waitForExit(proc, timeoutMs);
+    }
+  };
+}
+const outbound = (name, servers, extra = {}) =>
+  sidecar(name, { outbound: { listen: '127.0.0.1:0', pool_size: 2, servers, ...extra } }, ['outbound', 'admin']);
+const gate = (name, forwardTo, auth) =>
+  sidecar(name, { inbound: { name: 'stub', listen: '127.0.0.1:0', forward_to: forwardTo, auth,
+    policy: [{ callers: ['*'], tools: ['*'] }] } }, ['inbound', 'admin']);
+
+// ---------------------------------------------------------------------------------------------
+// Requests: the same 2026-07-28 tools/call bytes directly, through nginx and through the sidecar
+
+const META = {
+  'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+  'io.modelcontextprotocol/clientInfo': { name: 'mcp-bench-load', version: '1.0.0' },
+  'io.modelcontextprotocol/clientCapabilities': {}
+};
+const callBody = (name, args, meta = {}) =>
+  JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: args, _meta: { ...META, ...meta } } });
+const callHeaders = (name) => ['MCP-Protocol-Version: 2026-07-28', 'Mcp-Method: tools/call', `Mcp-Name: ${name}`];
+const ECHO = { body: callBody('echo', { case_id: 'bench-1' }), headers: callHeaders('echo') };
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const results = { machine: machine(), scenarios: {}, targets: [] };
+
+function machine() {
+  return {
+    date: new Date().toISOString(),
+    cpu: os.cpus()[0].model,
+    cpus: CPUS,
+    memory_gib: Math.round(os.totalmem() / 2 ** 30),
+    kernel: os.release(),
+    load_average: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    sidecar: commandOutput(BIN.sidecar, ['--version']),
+    nginx: commandOutput('nginx', ['-v']),  // prints to stderr
+    git: commandOutput('git', ['-C', ROOT, 'describe', '--always', '--dirty']),
+    pinning: `load generator + stub on CPU ${LOAD_CPU}, proxies on CPU ${PROXY_CPU}`,
+    seconds: SECONDS,
+    rounds: ROUNDS
+  };
+}
+// What a command prints, on stdout or else on stderr.
+function commandOutput(cmd, args) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return (r.stdout || r.stderr || '').trim();
+}
+
+// The hop scenarios (1)-(5): each a target URL and the proxy processes whose CPU is counted.
+async function hopScenarios(stub, pki) {
+  const tls = (id) => ({ cert: `${pki}/${id}.crt`, key: `${pki}/${id}.key`, ca: `${pki}/ca.crt` });
+  const mtlsAuth = { mode: 'mtls', tls: { cert_file: `${pki}/registry.crt`, key_file: `${pki}/registry.key`,
+    client_ca_file: `${pki}/ca.crt` } };
+  const clientTls = { ca_file: `${pki}/ca.crt`, cert_file: `${pki}/orchestrator.crt`, key_file: `${pki}/orchestrator.key` };
+
+  const side = await outbound('outbound', [{ name: 'stub', url: stub.url, transport: 'streamable-http' }]);
+  const plainGate = await gate('gate-plain', stub.base, { mode: 'none' });
+  const plainOut = await outbound('outbound-plain', [{ name: 'stub', url: `http://${plainGate.addresses.inbound}/mcp`,
+    transport: 'streamable-http' }]);
+  const mtlsGate = await gate('gate-mtls', stub.base, mtlsAuth);
+  const mtlsPort = mtlsGate.addresses.inbound.split(':')[1];
+  const mtlsOut = await outbound('outbound-mtls', [{ name: 'stub', url: `https://localhost:${mtlsPort}/mcp`,
+    transport: 'streamable-http', tls: clientTls }]);
+
+  const nginx = await startNginx('nginx', nginxProxy(stub.base));
+  const nginxB = await startNginx('nginx-b', nginxProxy(stub.base));
+  const nginxA = await startNginx('nginx-a', nginxProxy(`http://127.0.0.1:${nginxB.port}`));
+  const nginxTlsB = await startNginx('nginx-tls-b', nginxProxy(stub.base, { listenTls: tls('registry') }));
+  const nginxTlsA = await startNginx('nginx-tls-a',
+    nginxProxy(`http://127.0.0.1:${nginxTlsB.port}`, { upstreamTls: tls('orchestrator') }));
+
+  const viaSidecar = (s) => `${s.outbound}/mcp/stub`;
+  return [
+    { name: 'direct', label: '(1) direct', target: stub.url, pids: [] },
+    { name: 'sidecar', label: '(2) outbound sidecar', target: viaSidecar(side), pids: [side.proc.pid] },
+    { name: 'nginx', label: '(2) nginx', target: `http://127.0.0.1:${nginx.port}/mcp`, pids: [nginx.pid] },
+    { name: 'sidecar_pair', label: '(3) sidecar pair, plain', target: viaSidecar(plainOut),
+      pids: [plainOut.proc.pid, plainGate.proc.pid] },
+    { name: 'nginx_pair', label: '(3) nginx pair, plain', target: `http://127.0.0.1:${nginxA.port}/mcp`,
+      pids: [nginxA.pid, nginxB.pid] },
+    { name: 'sidecar_pair_mtls', label: '(4) sidecar pair, mTLS', target: viaSidecar(mtlsOut),
+      pids: [mtlsOut.proc.pid, mtlsGate.proc.pid] },
+    { name: 'nginx_pair_mtls', label: '(4) nginx pair, mTLS', target: `http://127.0.0.1:${nginxTlsA.port}/mcp`,
+      pids: [nginxTlsA.pid, nginxTlsB.pid] }
+  ];
+}
+
+// Runs `scenario` once: its figures, the CPU its proxies used per call, and the stub's count.
+async function measure(scenario, stub, loadOptions) {
+  const cpuBefore = scenario.pids.map(cpuSeconds);
+  const callsBefore = await stubCalls(stub);
+  const r = await load(scenario.target, loadOptions);
+  const upstreamCalls = (await stubCalls(stub)) - callsBefore;
+  const cpu = scenario.pids.reduce((sum, pid, i) => sum + cpuSeconds(pid) - cpuBefore[i], 0);
+  // Every call the load generator counted must have reached the stub (warm-up calls too).
+  if (upstreamCalls < r.ok) throw new Error(`${scenario.name}: ${r.ok} calls answered but the stub ran ${upstreamCalls}`);
+  if (r.errors > 0) throw new Error(`${scenario.name}: ${r.errors} calls failed`);
+  const calls = upstreamCalls;  // CPU covers the warm-up too: divide by every call it served
+  return { ...r, cpu_us_per_call: scenario.pids.length ? (cpu / calls) * 1e6 : null };
+}
+
+async function hops(stub, pki) {
+  const scenarios = (await hopScenarios(stub, pki)).filter((s) => !opts.only || opts.only.split(',').includes(s.name));
+  const runs = {};
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const s of scenarios) {
+      for (const [kind, connections] of [['throughput', 16], ['latency', 1]]) {
+        const r = await measure(s, stub, { connections, ...ECHO });
+        ((runs[s.name] ??= {})[kind] ??= []).push(r);
+        process.stderr.write(`  round ${round + 1} ${s.label.padEnd(26)} ${kind.padEnd(10)} ${Math.round(r.rps)} calls/s` +
+          ` p50 ${r.latency.p50_us.toFixed(1)} us\n`);
+      }
+    }
+  }
+  for (const s of scenarios) {
+    const t = runs[s.name].throughput;
+    const l = runs[s.name].latency;
+    const med = (xs, f) => median(xs.map(f));
+    results.scenarios[s.name] = {
+      label: s.label,
+      throughput_rps: med(t, (r) => r.rps),
+      throughput_p50_us: med(t, (r) => r.latency.p50_us),
+      throughput_p99_us: med(t, (r) => r.latency.p99_us),
+      cpu_us_per_call: s.pids.length ? med(t, (r) => r.cpu_us_per_call) : null,
+      latency_p50_us: med(l, (r) => r.latency.p50_us),
+      latency_p90_us: med(l, (r) => r.latency.p90_us),
+      latency_p99_us: med(l, (r) => r.latency.p99_us),
+      latency_p999_us: med(l, (r) => r.latency.p999_us)
+    };
+  }
+}
+
+// (6) The official-SDK KYC server: a new session per call (what applications did) vs pooled.
+async function sdkPooling() {
+  const server = await startServer('sanctions', { dir, transport: 'streamable-http' });
+  const side = await outbound('outbound-sdk', [{ name: 'sanctions', url: server.url, transport: 'streamable-http' }],
+    { pool_size: 4 });
+  const args = { name: 'Example Holdings Ltd', entity_type: 'company', case_id: 'bench-1' };
+  const body = callBody('screen_entity', args);
+  const perCall = [];
+  const pooled = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    perCall.push(await load(server.url, { connections: 8, body, mode: 'session-per-call',
+      headers: [] }));
+    pooled.push(await load(`${side.outbound}/mcp/sanctions`, { connections: 8, body, headers: callHeaders('screen_entity') }));
+  }
+  for (const r of [...perCall, ...pooled]) if (r.errors) throw new Error(`sdk scenario: ${r.errors} calls failed`);
+  results.scenarios.sdk_session_per_call = { label: '(6) SDK server, session per call', throughput_rps: median(perCall.map((r) => r.rps)),
+    latency_p50_us: median(perCall.map((r) => r.latency.p50_us)) };
+  results.scenarios.sdk_pooled = { label: '(6) SDK server, pooled via sidecar', throughput_rps: median(pooled.map((r) => r.rps)),
+    latency_p50_us: median(pooled.map((r) => r.latency.p50_us)) };
+  await side.stop();
+  await server.stop();
+}
+
+// (7) Memory: idle with four upstreams x pool 2 open, then 1,000 downstream connections at once.
+async function memory(stub) {
+  const names = ['registry', 'sanctions', 'pep', 'risk'];
+  const side = await outbound('outbound-memory', names.map((name) => ({ name, url: stub.url, transport: 'streamable-http' })),
+    { pool_size: 2 });
+  const pid = side.proc.pid;
+  for (const name of names) {
+    const r = await load(`${side.outbound}/mcp/${name}`, { connections: 2, seconds: 0, body: ECHO.body,
+      headers: ECHO.headers, extra: ['--requests', '20'] });
+    if (r.errors) throw new Error(`memory: calls to ${name} failed`);
+  }
+  const servers = await (await fetch(`${side.outbound}/v1/servers`)).json();
+  const ready = servers.servers.reduce((n, s) => n + s.ready_sessions, 0);
+  const idle = memoryKiB(pid);
+  const total = smoke ? 100 : 1000;
+  const per = total / names.length;
+  // Each load generator keeps its connections open, idle, after its calls until killed.
+  const holders = await Promise.all(names.map((name) => spawnReady(LOAD_CPU, BIN.load, ['--target',
+    `${side.outbound}/mcp/${name}`, '--connections', String(per), '--requests', String(per * 2), '--hold-seconds', '60',
+    '--body', ECHO.body, ...ECHO.headers.flatMap((h) => ['--header', h])], /^holding$/, `holder-${name}`)));
+  const loaded = memoryKiB(pid);
+  const metricsText = await (await fetch(`${side.admin}/metrics`)).text();
+  const open = metricsText.split('\n').filter((l) => l.startsWith('mcp_sidecar_connections{') && l.includes('"outbound"'))
+    .reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+  for (const h of holders) h.proc.kill('SIGKILL');
+  results.scenarios.memory = { label: '(7) memory', ready_sessions: ready, idle_rss_kib: idle.rss,
+    connections: total, open_connections_seen: open, loaded_rss_kib: loaded.rss, peak_rss_kib: loaded.hwm };
+  await side.stop();
+}
+
+// (8) SSE: time to the first event of a streamed tool result, directly and through the sidecar.
+async function sse() {
+  const stub = await startStub(['--stream-delay-ms', '5']);
+  const side = await outbound('outbound-sse', [{ name: 'stub', url: stub.url, transport: 'streamable-http' }]);
+  const body = callBody('stream', { case_id: 'bench-1' }, { progressToken: 'p-1' });
+  const run = (target) => load(target, { connections: 4, body, mode: 'first-event', headers: callHeaders('stream') });
+  const direct = [];
+  const through = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    direct.push(await run(stub.url));
+    through.push(await run(`${side.outbound}/mcp/stub`));
+  }
+  for (const r of [...direct, ...through]) if (r.errors || !r.first_event) throw new Error('sse scenario: calls failed');
+  const fe = (rs, key) => median(rs.map((r) => r.first_event[key]));
+  results.scenarios.sse = { label: '(8) SSE first event', direct_p50_us: fe(direct, 'p50_us'), direct_p99_us: fe(direct, 'p99_us'),
+    sidecar_p50_us: fe(through, 'p50_us'), sidecar_p99_us: fe(through, 'p99_us') };
+  await side.stop();
+  stub.proc.kill();
+}
+
+// (9) Instructions per call under callgrind: warm up, zero the counters, run a fixed number of
+// calls, dump. Repeatable to a fraction of a percent whatever the machine's load.
+async function callgrind(stub) {
+  const calls = smoke ? 50 : 2000;
+  const outFile = path.join(dir, 'callgrind.out');
+  const config = { outbound: { listen: '127.0.0.1:0', pool_size: 2,
+    servers: [{ name: 'stub', url: stub.url, transport: 'streamable-http' }] } };
+  const side = await sidecar('outbound-callgrind', config, ['outbound', 'admin'],
+    ['valgrind', '--tool=callgrind', `--callgrind-out-file=${outFile}`, `--log-file=${path.join(dir, 'valgrind.log')}`]);
+  const run = (n) => load(`${side.outbound}/mcp/stub`, { connections: 1, seconds: 0, ...ECHO, extra: ['--requests', String(n)] });
+  await run(Math.min(200, calls));
+  execFileSync('callgrind_control', ['--zero', String(side.proc.pid)], { stdio: 'ignore' });
+  const r = await run(calls);
+  if (r.errors || r.ok !== calls) throw new Error(`callgrind: ${r.ok}/${calls} calls succeeded`);
+  execFileSync('callgrind_control', ['--dump', String(side.proc.pid)], { stdio: 'ignore' });
+  await side.stop(60000);
+  // The dump after zeroing is the file with the highest part number.
+  const dumps = fs.readdirSync(dir).filter((f) => f.startsWith('callgrind.out')).sort();
+  const dump = dumps.map((f) => path.join(dir, f)).find((f) => /\.1$/.test(f)) ?? path.join(dir, dumps[dumps.length - 1]);
+  const { total } = readCallgrind(dump);
+  const profile = profileText(dump, calls);
+  fs.writeFileSync(path.join(dir, 'callgrind.txt'), profile + '\n');
+  results.scenarios.callgrind = { label: '(9) instructions per call (callgrind)', calls,
+    instructions_per_call: Math.round(total / calls), profile };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const pki = path.join(dir, 'pki');
+execFileSync(path.join(ROOT, 'certs-dev/make-certs.sh'), [pki], { stdio: 'ignore' });
+const stub = await startStub();
+const only = opts.only ? opts.only.split(',') : null;
+const want = (name) => !only || only.includes(name);
+console.error(`bench: ${smoke ? 'smoke run' : `${ROUNDS} rounds of ${SECONDS} s`} in ${dir}`);
+await hops(stub, pki);
+if (want('sdk')) await sdkPooling();
+if (want('memory')) await memory(stub);
+if (want('sse')) await sse();
+if (want('callgrind')) await callgrind(stub);
+report();
+
+function report() {
+  const S = results.scenarios;
+  const f = (x, d = 0) => (x === null || x === undefined ? '' : Number(x).toFixed(d));
+  const lines = [];
+  const m = results.machine;
+  lines.push(`# Benchmark ${m.date} (${m.git})`, '',
+    `Machine: ${m.cpu}, ${m.cpus} CPUs, ${m.memory_gib} GiB, Linux ${m.kernel}, load average ${m.load_average.join(' ')} at start.`,
+    `Pinning: ${m.pinning}. ${m.rounds} rounds of ${m.seconds} s per figure (median). ${m.sidecar}; ${m.nginx}.`, '');
+  const hopsRows = Object.entries(S).filter(([, s]) => s.throughput_p50_us !== undefined);
+  if (hopsRows.length) {
+    const direct = S.direct;
+    lines.push('| scenario | calls/s at 16 conns | vs direct | proxy CPU us/call | p50 us (1 conn) | p99 us (1 conn) | added p50 us | added p99 us |',
+      '|---|---|---|---|---|---|---|---|');
+    for (const [, s] of hopsRows) {
+      lines.push(`| ${s.label} | ${f(s.throughput_rps)} | ${direct ? f(s.throughput_rps / direct.throughput_rps, 2) : ''} | ${f(s.cpu_us_per_call, 1)} | ` +
+        `${f(s.latency_p50_us, 1)} | ${f(s.latency_p99_us, 1)} | ${direct ? f(s.latency_p50_us - direct.latency_p50_us, 1) : ''} | ` +
+        `${direct ? f(s.latency_p99_us - direct.latency_p99_us, 1) : ''} |`);
+    }
+    lines.push('');
+  }
+  if (S.sdk_pooled) {
+    lines.push(`SDK server (8 connections): session per call ${f(S.sdk_session_per_call.throughput_rps)} calls/s ` +
+      `(p50 ${f(S.sdk_session_per_call.latency_p50_us)} us), pooled through the sidecar ${f(S.sdk_pooled.throughput_rps)} calls/s ` +
+      `(p50 ${f(S.sdk_pooled.latency_p50_us)} us): ${f(S.sdk_pooled.throughput_rps / S.sdk_session_per_call.throughput_rps, 2)}x.`, '');
+  }
+  if (S.memory) {
+    lines.push(`Memory: idle ${f(S.memory.idle_rss_kib / 1024, 1)} MiB with ${S.memory.ready_sessions} upstream sessions open; ` +
+      `${f(S.memory.loaded_rss_kib / 1024, 1)} MiB with ${S.memory.connections} downstream connections open ` +
+      `(${S.memory.open_connections_seen} counted by the sidecar), peak ${f(S.memory.peak_rss_kib / 1024, 1)} MiB.`, '');
+  }
+  if (S.sse) {
+    lines.push(`SSE first event: direct p50 ${f(S.sse.direct_p50_us)} us (p99 ${f(S.sse.direct_p99_us)}), through the sidecar ` +
+      `p50 ${f(S.sse.sidecar_p50_us)} us (p99 ${f(S.sse.sidecar_p99_us)}): +${f(S.sse.sidecar_p50_us - S.sse.direct_p50_us)} us.`, '');
+  }
+  if (S.callgrind) lines.push(`Instructions per call through the outbound sidecar (callgrind, ${S.callgrind.calls} calls): ${S.callgrind.instructions_per_call}.`, '');
+  targets(lines);
+  const text = lines.join('\n');
+  console.log(text);
+  if (!smoke) {
+    fs.mkdirSync(opts.out, { recursive: true });
+    const stem = path.join(opts.out, `${results.machine.date.slice(0, 10)}-${results.machine.git}`);
+    fs.writeFileSync(`${stem}.json`, JSON.stringify(results, null, 2) + '\n');
+    fs.writeFileSync(`${stem}.md`, text + '\n');
+    console.error(`bench: results in ${stem}.{md,json}`);
+  }
+}
+
+// The targets of docs/performance.md, each with the figures it compares.
+function targets(lines) {
+  const S = results.scenarios;
+  const t = [];
+  const add = (name, ok, detail) => t.push({ name, ok, detail });
+  if (S.sidecar && S.nginx && S.direct) {
+    const added = (s, k) => s[k] - S.direct[k];
+    add('added latency p50 <= nginx', added(S.sidecar, 'latency_p50_us') <= added(S.nginx, 'latency_p50_us'),
+      `${added(S.sidecar, 'latency_p50_us').toFixed(1)} vs ${added(S.nginx, 'latency_p50_us').toFixed(1)} us`);
+    add('added latency p99 <= nginx', added(S.sidecar, 'latency_p99_us') <= added(S.nginx, 'latency_p99_us'),
+      `${added(S.sidecar, 'latency_p99_us').toFixed(1)} vs ${added(S.nginx, 'latency_p99_us').toFixed(1)} us`);
+    add('throughput at 16 conns >= nginx', S.sidecar.throughput_rps >= S.nginx.throughput_rps,
+      `${S.sidecar.throughput_rps.toFixed(0)} vs ${S.nginx.throughput_rps.toFixed(0)} calls/s`);
+  }
+  if (S.sidecar_pair && S.sidecar_pair_mtls) {
+    const r = S.sidecar_pair_mtls.throughput_rps / S.sidecar_pair.throughput_rps;
+    add('mTLS pair >= 0.7x plain pair', r >= 0.7, `${r.toFixed(2)}x`);
+  }
+  if (S.sdk_pooled) {
+    const r = S.sdk_pooled.throughput_rps / S.sdk_session_per_call.throughput_rps;
+    add('pooled >= 3x session per call', r >= 3, `${r.toFixed(2)}x`);
+  }
+  if (S.memory && !smoke) {
+    add('idle RSS < 10 MiB', S.memory.idle_rss_kib < 10 * 1024, `${(S.memory.idle_rss_kib / 1024).toFixed(1)} MiB`);
+    add('RSS with 1,000 connections < 40 MiB', S.memory.peak_rss_kib < 40 * 1024, `${(S.memory.peak_rss_kib / 1024).toFixed(1)} MiB peak`);
+  }
+  if (S.sse) {
+    const d = S.sse.sidecar_p50_us - S.sse.direct_p50_us;
+    add('SSE first event within 1 ms of direct', d <= 1000, `+${d.toFixed(0)} us (p50)`);
+  }
+  results.targets = t;
+  if (t.length) {
+    lines.push('| target | met | figures |', '|---|---|---|');
+    for (const x of t) lines.push(`| ${x.name} | ${smoke ? '(smoke: not judged)' : x.ok ? 'yes' : '**no**'} | ${x.detail} |`);
+    lines.push('');
+  }
+}
+
+await Promise.all(children.filter((p) => p.exitCode === null).map(async (p) => {
+  p.kill('SIGTERM');
+  await waitForExit(p, 10000).catch(() => p.kill('SIGKILL'));
+}));
+process.exit(0);
