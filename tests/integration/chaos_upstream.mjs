@@ -1,4 +1,4 @@
-// A controllable chaos MCP upstream for the fault tests (faults.test.mjs, faults_net.test.mjs).
+// A controllable chaos MCP upstream for the fault tests (faults.test.mjs, docs/reliability.md).
 //
 // Speaks Streamable HTTP on POST/DELETE /mcp, over plain HTTP or TLS, in both revisions the pool
 // uses: 2025-11-25 with sessions (initialize, Mcp-Session-Id, 404 once a session is forgotten)
@@ -74,6 +74,7 @@ class Chaos {
   reset() {
     this.counts = {
       executions: {},        // tool key -> times it ran
+      refusals: {},          // tool key -> calls answered 404/400/500 without running
       methods: {},           // JSON-RPC method -> requests received
       faults: 0,             // faults applied
       sessions_opened: 0,
@@ -232,15 +233,23 @@ class Chaos {
         serverInfo: { name: 'chaos', version: '1.0.0' } };
       return send(res, 200, 'application/json', rpcResult(id, result), { 'mcp-session-id': sessionId });
     }
-    if (!modern && !this.sessions.has(sessionId))
-      return send(res, sessionId ? 404 : 400, 'application/json', rpcError(null, -32001, 'Session not found'));
+    // Answers refused before anything ran, counted per tool key.
+    const refuse = (status, contentType, body) => {
+      if (method === 'tools/call') {
+        const key = String(params.arguments?.key ?? '');
+        this.counts.refusals[key] = (this.counts.refusals[key] ?? 0) + 1;
+      }
+      return send(res, status, contentType, body);
+    };
+    const notFound = rpcError(null, -32001, 'Session not found');
+    if (!modern && !this.sessions.has(sessionId)) return refuse(sessionId ? 404 : 400, 'application/json', notFound);
 
     const fault = this.strikes(message, modern) ? this.fault.kind : null;
-    if (fault === 'http_500') return send(res, 500, 'text/plain', 'Internal Server Error');
+    if (fault === 'http_500') return refuse(500, 'text/plain', 'Internal Server Error');
     if (fault === 'session_gone') {
       this.sessions.delete(sessionId);
       this.counts.sessions_forgotten += 1;
-      return send(res, 404, 'application/json', rpcError(null, -32001, 'Session not found'));
+      return refuse(404, 'application/json', notFound);
     }
     if (id === undefined) return send(res, 202, 'text/plain', '');  // a notification
     const body = rpcResult(id, await this.result(method, params));
