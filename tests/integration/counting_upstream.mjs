@@ -17,6 +17,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 
 import { SIDECAR_BIN, callTool, startSidecar } from './helpers.mjs';
+import { SMALL_LIMITS, limitsConfig } from './raw_http.mjs';
 
 const STATELESS = '2026-07-28';
 const SESSION_REVISIONS = ['2025-11-25', '2025-06-18', '2025-03-26'];
@@ -163,17 +164,17 @@ export async function startCountingUpstream() {
 }
 
 // The outbound section of a sidecar in front of `up` (as server `count`, 2026-07-28) that sends
-// it nothing but the calls it is asked for: no heartbeats, no tool list refreshes. Small request
-// limits and timeouts, so refusals and timeouts come fast.
-export function quietOutbound(up, { bodyBytes = 65536, headerBytes = 4096, timeoutSeconds = 1, responseBytes = 65536 } = {}) {
+// it nothing but the calls it is asked for: no heartbeats, no tool list refreshes; small request
+// limits (SMALL_LIMITS) and a 64 KiB bound on answers.
+export function quietOutbound(up) {
   return {
     listen: '127.0.0.1:0',
     servers: [{ name: 'count', url: up.url, transport: 'stateless' }],
     heartbeat_interval_seconds: 0,
     tools_refresh_min_interval_seconds: 3600,
     tools_cache_ttl_seconds: 3600,
-    limits: { max_body_bytes: bodyBytes, max_header_bytes: headerBytes, request_timeout_seconds: timeoutSeconds, idle_timeout_seconds: timeoutSeconds },
-    upstream: { max_response_bytes: responseBytes }
+    limits: limitsConfig(SMALL_LIMITS),
+    upstream: { max_response_bytes: 65536 }
   };
 }
 
