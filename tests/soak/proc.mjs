@@ -16,7 +16,8 @@ export function procUsage(pid) {
 }
 
 // Samples procUsage(pid) every intervalMs (and once at once) until stop(), which returns the
-// samples [{at (ms since start), rssKb, fds}]. A process that exits just stops adding samples.
+// samples [{at (ms since t0, the Date.now() of the start), rssKb, fds}]. A process that exits
+// just stops adding samples.
 export function sampleUsage(pid, intervalMs) {
   const t0 = Date.now();
   const samples = [];
@@ -28,10 +29,18 @@ export function sampleUsage(pid, intervalMs) {
   const timer = setInterval(take, intervalMs);
   return {
     samples,
+    t0,
     stop() {
       clearInterval(timer);
       take();
       return samples;
     }
   };
+}
+
+// Environment for a watched process: AddressSanitizer keeps freed memory in a quarantine (256 MB
+// by default), growth of RSS that says nothing about the program's own bounds; capped at 16 MB
+// here (a binary built without ASan ignores ASAN_OPTIONS).
+export function watchedEnv() {
+  return { ASAN_OPTIONS: [process.env.ASAN_OPTIONS, 'quarantine_size_mb=16'].filter(Boolean).join(':') };
 }
