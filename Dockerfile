@@ -12,7 +12,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       g++ cmake ninja-build pkg-config ccache \
       libboost1.81-dev libboost-url1.81-dev libssl-dev nlohmann-json3-dev prometheus-cpp-dev \
-      libspdlog-dev libyaml-cpp-dev \
+      libspdlog-dev libyaml-cpp-dev libmimalloc-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -26,7 +26,7 @@ ARG GIT_VERSION=unknown
 # an empty cache (a fresh machine) only means a full compile.
 ENV CCACHE_DIR=/var/cache/ccache
 RUN --mount=type=cache,target=/var/cache/ccache \
-    cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMCP_TESTS=OFF \
+    cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMCP_TESTS=OFF -DMCP_BENCH=OFF \
       -DMCP_GIT_VERSION="$GIT_VERSION" \
  && cmake --build /build --target mcp-sidecar -j "$JOBS" \
  && strip -o /mcp-sidecar /build/src/mcp-sidecar
@@ -41,7 +41,7 @@ LABEL org.opencontainers.image.title="mcp-sidecar" \
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       ca-certificates libssl3 libboost-url1.81.0 libprometheus-cpp-core1.0 libspdlog1.10 libfmt9 \
-      libyaml-cpp0.7 \
+      libyaml-cpp0.7 libmimalloc2.0 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/debconf/*-old /var/log/apt \
       /var/log/dpkg.log
 COPY --from=build /mcp-sidecar /usr/local/bin/mcp-sidecar

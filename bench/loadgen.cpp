@@ -27,8 +27,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <deque>
 #include <cstdio>
+#include <deque>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -193,9 +193,9 @@ asio::awaitable<void> connection(int index, tcp::resolver::results_type endpoint
   beast::flat_buffer buffer;
   Request req = make_request(bhttp::verb::post, options.body, nullptr);
   Response res;
-  const auto interval = options.rate > 0 ? std::chrono::nanoseconds(static_cast<std::int64_t>(
-                                               1e9 * options.connections / options.rate))
-                                         : std::chrono::nanoseconds(0);
+  const auto interval =
+      options.rate > 0 ? std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 * options.connections / options.rate))
+                       : std::chrono::nanoseconds(0);
   // Spread the connections' schedules over one interval.
   auto next = Clock::now() + interval * index / std::max(1, options.connections);
   while (take_request()) {
@@ -220,8 +220,8 @@ asio::awaitable<void> connection(int index, tcp::resolver::results_type endpoint
     }
     bool ok = false;
     std::int64_t first_ns = -1;
-    deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                  std::chrono::duration<double>(options.timeout_seconds));
+    deadline = Clock::now() +
+               std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.timeout_seconds));
     switch (options.mode) {
       case Mode::call:
         ok = co_await exchange(*socket, buffer, req, res) && good(res);
@@ -333,10 +333,14 @@ int main(int argc, char** argv) {
       options.body.assign(std::istreambuf_iterator<char>(in), {});
     } else if (arg == "--mode" && has_value) {
       const std::string m = value();
-      if (m == "call") options.mode = Mode::call;
-      else if (m == "session-per-call") options.mode = Mode::session_per_call;
-      else if (m == "first-event") options.mode = Mode::first_event;
-      else return usage();
+      if (m == "call")
+        options.mode = Mode::call;
+      else if (m == "session-per-call")
+        options.mode = Mode::session_per_call;
+      else if (m == "first-event")
+        options.mode = Mode::first_event;
+      else
+        return usage();
     } else {
       return usage();
     }
@@ -359,9 +363,8 @@ int main(int argc, char** argv) {
   for (int i = 0; i < options.connections; ++i) asio::co_spawn(io, connection(i, endpoints), asio::detached);
   asio::co_spawn(io, watchdog(), asio::detached);
   io.run();
-  const double elapsed = options.requests > 0
-      ? std::chrono::duration<double>(Clock::now() - begin).count()
-      : std::chrono::duration<double>(measure_until - measure_from).count();
+  const double elapsed = options.requests > 0 ? std::chrono::duration<double>(Clock::now() - begin).count()
+                                              : std::chrono::duration<double>(measure_until - measure_from).count();
 
   nlohmann::json out{{"connections", options.connections},
                      {"seconds", elapsed},

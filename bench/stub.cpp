@@ -159,9 +159,10 @@ asio::awaitable<void> write_stream(tcp::socket& socket, unsigned version, const 
   co_await bhttp::async_write_header(socket, sr, asio::use_awaitable);
   json progress{{"jsonrpc", "2.0"},
                 {"method", "notifications/progress"},
-                {"params", {{"progressToken", a.progress_token.is_null() ? json("bench") : a.progress_token},
-                            {"progress", 1},
-                            {"total", 2}}}};
+                {"params",
+                 {{"progressToken", a.progress_token.is_null() ? json("bench") : a.progress_token},
+                  {"progress", 1},
+                  {"total", 2}}}};
   const std::string first = sse_event(progress.dump());
   co_await asio::async_write(socket, bhttp::make_chunk(asio::buffer(first)), asio::use_awaitable);
   asio::steady_timer timer{socket.get_executor(), std::chrono::milliseconds(options.stream_delay_ms)};

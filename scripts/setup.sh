@@ -15,7 +15,7 @@ APT_PACKAGES=(
   g++ make cmake ninja-build pkg-config ccache clang clang-format libclang-rt-14-dev
   # C++ libraries
   libboost1.81-dev libboost-url1.81-dev libssl-dev nlohmann-json3-dev prometheus-cpp-dev
-  libspdlog-dev libyaml-cpp-dev libgtest-dev libgmock-dev
+  libspdlog-dev libyaml-cpp-dev libgtest-dev libgmock-dev libmimalloc-dev
   # runtime peers and tools used by the demo and the tests
   nodejs npm ca-certificates curl openssl procps prometheus iproute2 haproxy unzip
   # the benchmark harness (bench/): the reference proxy and the instruction counter

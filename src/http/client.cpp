@@ -1,5 +1,7 @@
 #include "http/client.hpp"
 
+#include "http/wire.hpp"
+
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <boost/asio/as_tuple.hpp>
@@ -69,7 +71,12 @@ class BasicClientConnection final : public ClientConnection {
 
   asio::awaitable<error_code> write(ClientRequest& req, TimePoint deadline) override {
     lowest().expires_at(deadline);
-    auto [ec, n] = co_await bhttp::async_write(stream_, req, use_tuple);
+    if (req.chunked()) {
+      auto [ec, n] = co_await bhttp::async_write(stream_, req, use_tuple);
+      co_return ec;
+    }
+    const std::string wire = serialize(req);  // one buffer: see http/wire.hpp
+    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(wire), use_tuple);
     co_return ec;
   }
   asio::awaitable<error_code> read_header(ResponseParser& parser, TimePoint deadline) override {

@@ -1,5 +1,7 @@
 #include "http/server.hpp"
 
+#include "http/wire.hpp"
+
 #include "telemetry/log.hpp"
 #include "telemetry/metrics.hpp"
 #include "tls/tls.hpp"
@@ -149,7 +151,15 @@ class Connection final : public ConnectionBase, public Exchange {
     keep_alive_ = res.keep_alive();
     res.prepare_payload();
     lowest().expires_after(state_->limits.request_timeout);
-    auto [ec, n] = co_await http::async_write(stream_, res, use_tuple);
+    boost::system::error_code ec;
+    if (res.chunked()) {
+      auto [wec, wn] = co_await http::async_write(stream_, res, use_tuple);
+      ec = wec;
+    } else {
+      const std::string wire = serialize(res);  // one buffer: see http/wire.hpp
+      auto [wec, wn] = co_await asio::async_write(stream_, asio::buffer(wire), use_tuple);
+      ec = wec;
+    }
     if (ec) keep_alive_ = false;
     co_return !ec;
   }

@@ -7,7 +7,7 @@ namespace mcp_sidecar::inbound {
 namespace bhttp = boost::beast::http;
 
 void Authenticator::count(std::string_view method, std::string_view outcome) const {
-  metrics_.auth_total.Add({{"method", std::string(method)}, {"outcome", std::string(outcome)}}).Increment();
+  metrics_.counter(metrics_.auth_total, {{"method", method}, {"outcome", outcome}}).Increment();
 }
 
 Result<Caller> Authenticator::by_token(const http::Request& req) const {

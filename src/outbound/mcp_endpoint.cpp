@@ -590,7 +590,8 @@ void McpEndpoint::relay_into(Caller& caller, Upstream::CallExtras& extras, const
   extras.on_request = [this, &caller, server = upstream_name](const json& msg, Reply reply) {
     const std::string method = msg["method"];
     const bool can = caller.session && caller.session->can_answer(method);
-    metrics_.server_requests_total.Add({{"server", server}, {"outcome", can ? "relayed" : "refused"}}).Increment();
+    metrics_.counter(metrics_.server_requests_total, {{"server", server}, {"outcome", can ? "relayed" : "refused"}})
+        .Increment();
     if (!can) {
       // A 2026-07-28 client's streams carry no server requests; a session client that did not
       // declare the capability cannot answer it.
@@ -762,7 +763,8 @@ asio::awaitable<Result<json>> McpEndpoint::start_parked(Caller& caller, Upstream
     const std::string method = msg["method"];
     const char* capability = mcp::capability_for(method);
     const bool can = c && capability && c->capabilities.contains(capability);
-    metrics_.server_requests_total.Add({{"server", server}, {"outcome", can ? "relayed" : "refused"}}).Increment();
+    metrics_.counter(metrics_.server_requests_total, {{"server", server}, {"outcome", can ? "relayed" : "refused"}})
+        .Increment();
     if (!can) return reply(mcp::make_error(msg["id"], mcp::kMethodNotFound, "the client cannot answer " + method));
     json request = {{"method", method}};
     if (msg.contains("params")) request["params"] = member(msg, "params");
@@ -944,7 +946,9 @@ asio::awaitable<Result<json>> McpEndpoint::gather_input(Caller& caller, const js
     if (!method.is_string())
       co_return make_error(ErrorCode::upstream_protocol, "upstream sent a malformed input request");
     const bool can = caller.session->can_answer(method.get<std::string>());
-    metrics_.server_requests_total.Add({{"server", caller.session->server}, {"outcome", can ? "relayed" : "refused"}})
+    metrics_
+        .counter(metrics_.server_requests_total,
+                 {{"server", caller.session->server}, {"outcome", can ? "relayed" : "refused"}})
         .Increment();
     if (!can)
       co_return Error{ErrorCode::upstream_rpc_error, "the upstream asked for input this client cannot give",

@@ -18,14 +18,14 @@ CallRecorder::CallRecorder(Metrics& metrics, CallLog& calls, std::string directi
 }
 
 void CallRecorder::start() {
-  nlohmann::json f = {{"case_id", record_.case_id},
-                      {"direction", record_.direction},
-                      {"server", record_.server},
-                      {"method", record_.method}};
-  if (!record_.tool.empty()) f["tool"] = record_.tool;
-  if (!record_.caller.empty()) f["caller"] = record_.caller;
-  if (!logged_arguments_.is_null()) f["arguments"] = logged_arguments_;
-  log::info("call_start", f);
+  log::Line line(log::Level::info, "call_start");
+  if (!line.enabled()) return;
+  line.str("case_id", record_.case_id).str("direction", record_.direction).str("server", record_.server);
+  line.str("method", record_.method);
+  if (!record_.tool.empty()) line.str("tool", record_.tool);
+  if (!record_.caller.empty()) line.str("caller", record_.caller);
+  if (!logged_arguments_.is_null()) line.json("arguments", logged_arguments_);
+  line.write();
 }
 
 void CallRecorder::finish(std::string_view outcome, std::string_view error) {
@@ -37,30 +37,34 @@ void CallRecorder::finish(std::string_view outcome, std::string_view error) {
   record_.outcome = std::string(outcome);
   record_.error = std::string(error);
 
-  std::string tool_label = record_.tool.empty() ? "" : (tool_listed_ ? record_.tool : "other");
-  metrics_.calls_total
-      .Add({{"direction", record_.direction},
-            {"server", record_.server},
-            {"method", record_.method},
-            {"tool", tool_label},
-            {"outcome", record_.outcome}})
+  std::string_view tool_label;  // "" without a tool, "other" for a tool the upstream did not list
+  if (!record_.tool.empty()) tool_label = tool_listed_ ? std::string_view(record_.tool) : std::string_view("other");
+  metrics_
+      .counter(metrics_.calls_total, {{"direction", record_.direction},
+                                      {"server", record_.server},
+                                      {"method", record_.method},
+                                      {"tool", tool_label},
+                                      {"outcome", record_.outcome}})
       .Increment();
-  metrics_.call_duration_seconds
-      .Add({{"direction", record_.direction},
-            {"server", record_.server},
-            {"method", record_.method},
-            {"tool", tool_label}},
-           Metrics::duration_buckets())
+  metrics_
+      .histogram(metrics_.call_duration_seconds,
+                 {{"direction", record_.direction},
+                  {"server", record_.server},
+                  {"method", record_.method},
+                  {"tool", tool_label}},
+                 Metrics::duration_buckets())
       .Observe(seconds);
 
-  nlohmann::json f = {{"case_id", record_.case_id}, {"direction", record_.direction},
-                      {"server", record_.server},   {"method", record_.method},
-                      {"outcome", record_.outcome}, {"duration_ms", record_.duration_ms}};
-  if (!record_.tool.empty()) f["tool"] = record_.tool;
-  if (!record_.caller.empty()) f["caller"] = record_.caller;
-  if (!record_.error.empty()) f["error"] = record_.error;
-  log::info("call_end", f);
-  calls_.add(record_);
+  log::Line line(log::Level::info, "call_end");
+  if (line.enabled()) {
+    line.str("case_id", record_.case_id).str("direction", record_.direction).str("server", record_.server);
+    line.str("method", record_.method).str("outcome", record_.outcome).num("duration_ms", record_.duration_ms);
+    if (!record_.tool.empty()) line.str("tool", record_.tool);
+    if (!record_.caller.empty()) line.str("caller", record_.caller);
+    if (!record_.error.empty()) line.str("error", record_.error);
+    line.write();
+  }
+  calls_.add(std::move(record_));
 }
 
 }  // namespace mcp_sidecar

@@ -3,18 +3,57 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <ctime>
+
 namespace mcp_sidecar::log {
 
 namespace {
 std::shared_ptr<spdlog::logger>& logger() {
   static std::shared_ptr<spdlog::logger> instance = [] {
     auto l = std::make_shared<spdlog::logger>("mcp-sidecar", std::make_shared<spdlog::sinks::stderr_sink_mt>());
-    // The message is the rest of a JSON object (already escaped); ts and level are safe text.
-    l->set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ",%v)", spdlog::pattern_time_type::utc);
+    // Lines come whole from Line (timestamp included): the pattern adds nothing.
+    l->set_pattern("%v");
     l->flush_on(spdlog::level::trace);
     return l;
   }();
   return instance;
+}
+
+// "2026-11-27T10:00:00.000Z": the part up to the seconds is formatted once per second.
+void append_timestamp(std::string& out) {
+  static thread_local std::time_t cached_second = -1;
+  static thread_local char prefix[32];
+  const auto now = std::chrono::system_clock::now();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  const std::time_t second = static_cast<std::time_t>(ms / 1000);
+  if (second != cached_second) {
+    std::tm tm{};
+    gmtime_r(&second, &tm);
+    std::strftime(prefix, sizeof prefix, "%Y-%m-%dT%H:%M:%S.", &tm);
+    cached_second = second;
+  }
+  const int millis = static_cast<int>(ms % 1000);
+  out += prefix;
+  out += static_cast<char>('0' + millis / 100);
+  out += static_cast<char>('0' + millis / 10 % 10);
+  out += static_cast<char>('0' + millis % 10);
+  out += 'Z';
+}
+
+// A JSON string literal of `s`; invalid UTF-8 is replaced as nlohmann's dump(replace) does.
+void append_quoted(std::string& out, std::string_view s) {
+  const bool plain = std::all_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u >= 0x20 && u < 0x80 && c != '"' && c != '\\';
+  });
+  if (!plain) {
+    out += nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return;
+  }
+  out += '"';
+  out += s;
+  out += '"';
 }
 
 spdlog::level::level_enum to_spd(Level level) {
@@ -77,23 +116,61 @@ std::string_view level_name() {
 
 bool enabled(Level level) { return logger()->should_log(to_spd(level)); }
 
-void write(Level level, std::string_view event, const nlohmann::json& fields) {
-  auto& l = logger();
-  if (!l->should_log(to_spd(level))) return;
+Line::Line(Level level, std::string_view event) : level_(level), enabled_(logger()->should_log(to_spd(level))) {
+  if (!enabled_) return;
   static constexpr std::string_view kNames[] = {"trace", "debug", "info", "warn", "error"};
-  std::string line = "\"level\":\"";
-  line += kNames[static_cast<int>(level)];
-  line += "\",\"event\":";
-  line += nlohmann::json(event).dump();
-  if (fields.is_object()) {
-    for (const auto& [k, v] : fields.items()) {
-      line += ',';
-      line += nlohmann::json(k).dump();
-      line += ':';
-      line += v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    }
-  }
-  l->log(to_spd(level), "{}}}", line);
+  text_.reserve(256);
+  text_ += R"({"ts":")";
+  append_timestamp(text_);
+  text_ += R"(","level":")";
+  text_ += kNames[static_cast<int>(level)];
+  text_ += R"(","event":)";
+  append_quoted(text_, event);
+}
+
+void Line::key(std::string_view k) {
+  text_ += ',';
+  append_quoted(text_, k);
+  text_ += ':';
+}
+
+Line& Line::str(std::string_view k, std::string_view value) {
+  if (!enabled_) return *this;
+  key(k);
+  append_quoted(text_, value);
+  return *this;
+}
+
+Line& Line::num(std::string_view k, double value) {
+  if (!enabled_) return *this;
+  key(k);
+  text_ += nlohmann::json(value).dump();
+  return *this;
+}
+
+Line& Line::json(std::string_view k, const nlohmann::json& value) {
+  if (!enabled_) return *this;
+  key(k);
+  if (value.is_string())
+    append_quoted(text_, value.get_ref<const std::string&>());
+  else
+    text_ += value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return *this;
+}
+
+void Line::write() {
+  if (!enabled_) return;
+  text_ += '}';
+  logger()->log(to_spd(level_), std::string_view(text_));
+  enabled_ = false;
+}
+
+void write(Level level, std::string_view event, const nlohmann::json& fields) {
+  Line line(level, event);
+  if (!line.enabled()) return;
+  if (fields.is_object())
+    for (const auto& [k, v] : fields.items()) line.json(k, v);
+  line.write();
 }
 
 bool RateLimited::warn(const std::string& key, std::string_view event, nlohmann::json fields, Clock::time_point now) {

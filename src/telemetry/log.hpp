@@ -23,6 +23,25 @@ bool set_level(std::string_view level);
 std::string_view level_name();
 bool enabled(Level level);
 
+// One log line built field by field, for the per-call lines: no JSON object is built, string
+// values are escaped straight into the line, and nothing is done when the level is off.
+//   log::Line(log::Level::info, "call_end").str("case_id", id).num("duration_ms", ms).write();
+class Line {
+ public:
+  Line(Level level, std::string_view event);
+  Line& str(std::string_view key, std::string_view value);
+  Line& num(std::string_view key, double value);
+  Line& json(std::string_view key, const nlohmann::json& value);
+  void write();
+  bool enabled() const { return enabled_; }
+
+ private:
+  void key(std::string_view k);
+  Level level_;
+  bool enabled_;
+  std::string text_;
+};
+
 void write(Level level, std::string_view event, const nlohmann::json& fields = nlohmann::json::object());
 inline void debug(std::string_view event, const nlohmann::json& f = nlohmann::json::object()) {
   write(Level::debug, event, f);

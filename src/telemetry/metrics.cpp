@@ -17,6 +17,41 @@ const prometheus::Histogram::BucketBoundaries& Metrics::duration_buckets() {
   return kBuckets;
 }
 
+void* Metrics::cached(const void* family, LabelValues labels, std::string& key) {
+  key.assign(reinterpret_cast<const char*>(&family), sizeof family);
+  for (const auto& [name, value] : labels) {
+    key += value;
+    key += '\0';
+  }
+  auto it = series_.find(key);
+  return it == series_.end() ? nullptr : it->second;
+}
+
+namespace {
+prometheus::Labels label_map(Metrics::LabelValues labels) {
+  prometheus::Labels out;
+  for (const auto& [name, value] : labels) out.emplace(std::string(name), std::string(value));
+  return out;
+}
+}  // namespace
+
+prometheus::Counter& Metrics::counter(prometheus::Family<prometheus::Counter>& family, LabelValues labels) {
+  static thread_local std::string key;
+  if (void* hit = cached(&family, labels, key)) return *static_cast<prometheus::Counter*>(hit);
+  auto& child = family.Add(label_map(labels));
+  series_.emplace(key, &child);
+  return child;
+}
+
+prometheus::Histogram& Metrics::histogram(prometheus::Family<prometheus::Histogram>& family, LabelValues labels,
+                                          const prometheus::Histogram::BucketBoundaries& buckets) {
+  static thread_local std::string key;
+  if (void* hit = cached(&family, labels, key)) return *static_cast<prometheus::Histogram*>(hit);
+  auto& child = family.Add(label_map(labels), buckets);
+  series_.emplace(key, &child);
+  return child;
+}
+
 Metrics::Metrics(const std::string& version)
     : registry_(std::make_shared<prometheus::Registry>()),
       calls_total(family(prometheus::BuildCounter(), *registry_, "mcp_sidecar_calls_total",

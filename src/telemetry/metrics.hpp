@@ -10,8 +10,12 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <initializer_list>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
 
 namespace mcp_sidecar {
 
@@ -25,8 +29,18 @@ class Metrics {
   std::string serialize() const;
   static const prometheus::Histogram::BucketBoundaries& duration_buckets();
 
+  // Family::Add builds a label map, hashes it and takes a lock on every call: per-call paths look
+  // their child up here instead, by the label values in the family's label order (the names are
+  // only used the first time). The cache holds what the family holds: bounded label sets.
+  using LabelValues = std::initializer_list<std::pair<std::string_view, std::string_view>>;
+  prometheus::Counter& counter(prometheus::Family<prometheus::Counter>& family, LabelValues labels);
+  prometheus::Histogram& histogram(prometheus::Family<prometheus::Histogram>& family, LabelValues labels,
+                                   const prometheus::Histogram::BucketBoundaries& buckets);
+
  private:
+  void* cached(const void* family, LabelValues labels, std::string& key);
   std::shared_ptr<prometheus::Registry> registry_;
+  std::unordered_map<std::string, void*> series_;  // family address + label values -> child
 
  public:
   // {direction=outbound|inbound, server, method, tool, outcome}
