@@ -506,6 +506,7 @@ function report() {
   targets(lines);
   const text = lines.join('\n');
   console.log(text);
+  if (smoke) checkFigures();
   if (!smoke) {
     fs.mkdirSync(opts.out, { recursive: true });
     const stem = path.join(opts.out, `${results.machine.date.slice(0, 10)}-${results.machine.git}`);
@@ -513,6 +514,25 @@ function report() {
     fs.writeFileSync(`${stem}.md`, text + '\n');
     console.error(`bench: results in ${stem}.{md,json}`);
   }
+}
+
+// The smoke run (CI) judges no timing: it fails when a scenario produced no figure.
+function checkFigures() {
+  const S = results.scenarios;
+  const positive = (x) => typeof x === 'number' && Number.isFinite(x) && x > 0;
+  const required = {
+    ...Object.fromEntries(HOPS.map((name) => [name, ['throughput_rps', 'latency_p50_us', 'latency_p99_us']])),
+    sdk_session_per_call: ['throughput_rps'], sdk_pooled: ['throughput_rps'],
+    memory: ['idle_rss_kib', 'peak_rss_kib', 'open_connections_seen'],
+    sse: ['direct_p50_us', 'sidecar_p50_us'], callgrind: ['instructions_per_call']
+  };
+  const missing = Object.entries(required).filter(([name]) => want(name) || (name.startsWith('sdk') && want('sdk')))
+    .flatMap(([name, keys]) => keys.filter((k) => !positive(S[name]?.[k])).map((k) => `${name}.${k}`));
+  if (missing.length) {
+    console.error(`bench smoke: no figure for ${missing.join(', ')}`);
+    process.exit(1);
+  }
+  console.error('bench smoke: every scenario produced its figures');
 }
 
 // The targets of docs/performance.md, each with the figures it compares.

@@ -37,6 +37,10 @@ for kind in "${kinds[@]}"; do
   log "conformance, server mode ($kind): the fixture directly, behind the sidecar, and behind sidecar + mTLS gate"
   MCP_SIDECAR_BIN="$dir/src/mcp-sidecar" node "$ROOT/tests/conformance/server.mjs" ||
     failed+=("conformance-server:$kind")
+  if [ "$kind" = release ]; then
+    log "benchmark harness, smoke run (figures come out; no timing is judged)"
+    node "$ROOT/bench/run.mjs" --smoke --build "$dir" || failed+=("bench-smoke")
+  fi
   if [ "$kind" = asan ]; then
     log "fuzzers (short run)"
     "$ROOT/scripts/fuzz.sh" "${MCP_FUZZ_SECONDS:-10}" || failed+=("fuzz")
