@@ -1,5 +1,7 @@
 #include "telemetry/call_log.hpp"
 
+#include <algorithm>
+
 namespace mcp_sidecar {
 
 nlohmann::json to_json(const CallRecord& r) {
@@ -18,18 +20,24 @@ nlohmann::json to_json(const CallRecord& r) {
 
 void CallLog::add(CallRecord record) {
   std::lock_guard lock(mu_);
-  if (ring_.empty()) return;
-  ring_[next_] = std::move(record);
-  next_ = (next_ + 1) % ring_.size();
-  if (next_ == 0) wrapped_ = true;
+  if (capacity_ == 0) return;
+  // The ring grows as calls come (an idle sidecar holds none), then overwrites the oldest.
+  if (ring_.size() < capacity_) {
+    if (ring_.size() == ring_.capacity())
+      ring_.reserve(std::min(capacity_, std::max<std::size_t>(16, 2 * ring_.size())));
+    ring_.push_back(std::move(record));
+  } else {
+    ring_[next_] = std::move(record);
+  }
+  next_ = (next_ + 1) % capacity_;
 }
 
 std::vector<CallRecord> CallLog::by_case(std::string_view case_id, std::size_t limit) const {
   std::lock_guard lock(mu_);
   std::vector<CallRecord> out;
-  std::size_t count = wrapped_ ? ring_.size() : next_;
-  std::size_t start = wrapped_ ? next_ : 0;
-  for (std::size_t i = 0; i < count && out.size() < limit; ++i) {
+  // Oldest first: from next_ once the ring is full, else from the start.
+  const std::size_t start = ring_.size() == capacity_ ? next_ : 0;
+  for (std::size_t i = 0; i < ring_.size() && out.size() < limit; ++i) {
     const auto& r = ring_[(start + i) % ring_.size()];
     if (r.case_id == case_id) out.push_back(r);
   }

@@ -29,18 +29,18 @@ nlohmann::json to_json(const CallRecord& r);
 
 class CallLog {
  public:
-  explicit CallLog(std::size_t capacity) : ring_(capacity) {}
+  explicit CallLog(std::size_t capacity) : capacity_(capacity) {}
 
   void add(CallRecord record);
   // The calls of one case, oldest first, at most `limit`.
   std::vector<CallRecord> by_case(std::string_view case_id, std::size_t limit = 1000) const;
-  std::size_t capacity() const { return ring_.size(); }
+  std::size_t capacity() const { return capacity_; }
 
  private:
   mutable std::mutex mu_;
-  std::vector<CallRecord> ring_;
-  std::size_t next_ = 0;
-  bool wrapped_ = false;
+  std::size_t capacity_;
+  std::vector<CallRecord> ring_;  // grows up to capacity_
+  std::size_t next_ = 0;          // where the next record goes once the ring is full
 };
 
 }  // namespace mcp_sidecar
