@@ -12,8 +12,8 @@
 //   - kill -9 the KYC server and start a new one on the same port (every MCP session is lost),
 //   - drop every live connection between the sidecar and the gate (TCP reset, both sides).
 // The load pauses twice, at the end of the warm-up (W = min(60 s, run / 4) of load) and at the
-// end: every answer is awaited and the sidecars are left until their descriptor counts stop
-// changing (idle connections close after 4 s), for a quiet measurement of what they hold.
+// end: every answer is awaited and the sidecars are left idle for 14 s, for a quiet measurement
+// of what they hold.
 //
 // Verdict (exit 1 if any fails):
 //   - lost: 0. Every call gets exactly one HTTP answer within its timeout (call timeout + 5 s);
@@ -208,23 +208,32 @@ async function runLoad(untilS) {
   loadS = untilS;
 }
 
-// A quiet point: every answer in, the running fault done, idle connections closed (the pools'
-// idle timeouts are 4 s: 6 s pass first), then each live sidecar's descriptor count unchanged
-// over three polls 500 ms apart (at most 30 s in all); records {label, at, rssKb, fds}.
+// A quiet point: every answer in and the running fault done; then 10 s pass, for idle
+// connections to close (the pools sweep every 4 s those idle for 4 s: up to 8 s), and each live
+// sidecar's lowest descriptor count over the next 4 s is recorded (a heartbeat may hold a
+// connection for a moment); {label, at, rssKb, fds, sockets (TCP states and peers, from ss)}.
 async function quiet(label) {
   await Promise.all([...pending, faultRunning]);
+  await new Promise((r) => setTimeout(r, 10000));
   const live = processes.filter(alive);
-  const counts = () => live.map((p) => procUsage(p.sc.proc.pid)?.fds).join(',');
-  const deadline = Date.now() + 30000;
-  await new Promise((r) => setTimeout(r, 6000));
-  for (let last = counts(), same = 0; same < 2 && Date.now() < deadline; ) {
-    await new Promise((r) => setTimeout(r, 500));
-    const c = counts();
-    same = c === last ? same + 1 : 0;
-    last = c;
-  }
-  for (const p of live) p.quiet.push({ label, at: Date.now(), ...procUsage(p.sc.proc.pid) });
+  const lowest = new Map();
+  for (const end = Date.now() + 4000; Date.now() < end; await new Promise((r) => setTimeout(r, 250)))
+    for (const p of live) {
+      const u = procUsage(p.sc.proc.pid);
+      if (u && !(lowest.get(p)?.fds <= u.fds)) lowest.set(p, { ...u, sockets: sockets(p.sc.proc.pid) });
+    }
+  for (const p of live) p.quiet.push({ label, at: Date.now(), ...lowest.get(p) });
   say(`quiet point (${label}): ${live.map((p) => `${p.name} ${p.quiet.at(-1).rssKb} kB, ${p.quiet.at(-1).fds} fds`).join('; ')}`);
+}
+
+// The TCP sockets of `pid` as `ss` lists them (state, local, peer), for a report on descriptors.
+function sockets(pid) {
+  try {
+    return execFileSync('ss', ['-tanp'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(`pid=${pid},`))
+      .map((l) => l.split(/\s+/).filter((_, i) => i === 0 || i === 3 || i === 4).join(' '));
+  } catch {
+    return [];
+  }
 }
 
 await runLoad(WARMUP_S);
@@ -289,7 +298,10 @@ for (const p of processes) {
     `max RSS ${rss[0]} -> ${rss[1]} kB (halves of ${measured.length} samples), fds under load up to ` +
     `${Math.max(...measured.map((s) => s.fds))}: ${flat ? 'flat' : 'GROWING'}`);
   console.log(`    ${series}`);
-  if (!flat) problems.push(`${p.name}: quiet fds ${q1.fds} -> ${q2.fds}, max RSS ${rss[0]} -> ${rss[1]} kB`);
+  if (!flat) {
+    problems.push(`${p.name}: quiet fds ${q1.fds} -> ${q2.fds}, max RSS ${rss[0]} -> ${rss[1]} kB`);
+    for (const q of [q1, q2]) console.log(`    TCP sockets ${q.label}: ${q.sockets.join(' | ') || 'none'}`);
+  }
 }
 
 const last = await request(`${outbound.outbound}/v1/servers/registry/tools/sleep`, {
