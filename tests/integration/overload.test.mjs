@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import {
-  SIDECAR_BIN, callTool, metricValue, metrics, request, sidecarConfig, startServer, startSidecar
+  SIDECAR_BIN, callTool, metricValue, metrics, sidecarConfig, startServer, startSidecar
 } from './helpers.mjs';
 import { exchange, answerOf, Session } from './mcp_raw.mjs';
 import { procUsage, sampleUsage, watchedEnv } from '../soak/proc.mjs';
@@ -94,7 +94,7 @@ function judge(label, { outcomes, usage }, { served, baseline }) {
   console.log(`${label}: ${outcomes.length} requests, ${ok.length} served, ${refused.length} refused; 503 latency ` +
     `p50 ${percentile(latencies, 0.5).toFixed(1)} ms, p99 ${percentile(latencies, 0.99).toFixed(1)} ms, ` +
     `max ${Math.max(...latencies).toFixed(1)} ms; RSS ${baseline.rssKb} kB before, peak ${peakKb} kB; ` +
-    `fds ${baseline.fds} before, peak ${peakFds}${baseline.sanitized ? " (sanitized build)" : ""}`);
+    `fds ${baseline.fds} before, peak ${peakFds}${baseline.sanitized ? ' (sanitized build)' : ''}`);
   assert.ok(refused.length > 0, 'nothing was refused: the load did not exceed capacity');
   assert.ok(Math.max(...latencies) < FAST_MS, `a 503 took ${Math.max(...latencies).toFixed(0)} ms (bound ${FAST_MS} ms)`);
   const rssBound = RSS_GROWTH_KB[baseline.sanitized ? 'sanitized' : 'release'];
