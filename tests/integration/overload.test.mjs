@@ -28,10 +28,12 @@ after(async () => {
 const STORM_MS = 4000;           // how long 5x capacity is offered
 const HOLD_MS = 2000;            // how long the server takes for a call within capacity
 const CALL_TIMEOUT_SECONDS = 10;
-// "Fast": half of HOLD_MS (a refusal that waited for a slot to free would take about that long)
-// and a tenth of the call timeout; room for a sidecar 3-5x slower (ASan) on two busy cores
-// (measured: max 130 ms release, 680 ms ASan with the machine's load at 8).
-const FAST_MS = 1000;
+// "Fast": the median refusal within a quarter of HOLD_MS (a refusal that queued for a slot would
+// wait half of it on average), none past a fifth of the call timeout. Room for a sidecar 3-5x
+// slower (ASan) on two cores that the client loops and other tests keep busy (measured: median
+// 7-50 ms, max 60-350 ms; with the machine's load at 8, median 310 ms and max 1030 ms under ASan).
+const FAST_MEDIAN_MS = HOLD_MS / 4;
+const FAST_MAX_MS = (CALL_TIMEOUT_SECONDS * 1000) / 5;
 // Growth of the sidecar's RSS over its warmed-up value during the storm: a queue, or a leak per
 // refused request, would grow with the thousands of requests; the allocator's churn stays far
 // below (measured: under 1 MB). Under ASan, with its quarantine capped (watchedEnv), the bound is
@@ -96,7 +98,8 @@ function judge(label, { outcomes, usage }, { served, baseline }) {
     `max ${Math.max(...latencies).toFixed(1)} ms; RSS ${baseline.rssKb} kB before, peak ${peakKb} kB; ` +
     `fds ${baseline.fds} before, peak ${peakFds}${baseline.sanitized ? ' (sanitized build)' : ''}`);
   assert.ok(refused.length > 0, 'nothing was refused: the load did not exceed capacity');
-  assert.ok(Math.max(...latencies) < FAST_MS, `a 503 took ${Math.max(...latencies).toFixed(0)} ms (bound ${FAST_MS} ms)`);
+  assert.ok(percentile(latencies, 0.5) < FAST_MEDIAN_MS, `median 503 after ${percentile(latencies, 0.5).toFixed(0)} ms (bound ${FAST_MEDIAN_MS} ms)`);
+  assert.ok(Math.max(...latencies) < FAST_MAX_MS, `a 503 took ${Math.max(...latencies).toFixed(0)} ms (bound ${FAST_MAX_MS} ms)`);
   const rssBound = RSS_GROWTH_KB[baseline.sanitized ? 'sanitized' : 'release'];
   assert.ok(peakKb - baseline.rssKb < rssBound, `RSS grew by ${peakKb - baseline.rssKb} kB during the storm (bound ${rssBound})`);
   assert.ok(peakFds - baseline.fds < FD_GROWTH, `open descriptors grew by ${peakFds - baseline.fds} during the storm`);
