@@ -3,7 +3,7 @@
 # KYC server for a while, with faults on a schedule (the server killed and restarted, connections
 # dropped, the gate restarted); fails on a lost call, a call run twice, or a sidecar whose RSS or
 # open descriptors keep growing after warm-up.
-#   scripts/soak.sh [minutes]     default 10; CI runs a short one: scripts/soak.sh 0.75
+#   scripts/soak.sh [minutes]     default 10; CI runs a short one: scripts/soak.sh 0.5 (about 65 s)
 # Uses $MCP_SIDECAR_BIN if set, else the release build (built if missing). MCP_SOAK_RATE sets
 # the calls per second (default 200).
 set -euo pipefail
