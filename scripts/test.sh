@@ -21,6 +21,11 @@ node "$ROOT/scripts/check-coroutines.mjs"
 mapfile -t sources < <(cd "$ROOT" && find src tests -name '*.cpp' -o -name '*.hpp')
 (cd "$ROOT" && clang-format --dry-run --Werror "${sources[@]}")
 
+# What the suite leaves behind (logs, configs, debug dumps) is checked for secrets and PII at
+# the end: every scratch directory created in the temporary directory after this mark.
+mark=$(mktemp "${TMPDIR:-/tmp}/mcp-test-run.XXXXXX")
+trap 'rm -f "$mark"' EXIT
+
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 failed=()
@@ -46,6 +51,14 @@ for kind in "${kinds[@]}"; do
     "$ROOT/scripts/fuzz.sh" "${MCP_FUZZ_SECONDS:-10}" || failed+=("fuzz")
   fi
 done
+
+log "soak, short version (calls at a fixed rate through faults: none lost, none run twice, RSS and descriptors flat)"
+MCP_SIDECAR_BIN="$ROOT/build/${kinds[0]}/src/mcp-sidecar" "$ROOT/scripts/soak.sh" 0.5 || failed+=("soak")
+
+log "leak check: no token, private key or KYC personal value in any log, metric or debug output"
+mapfile -t artifacts < <(find "${TMPDIR:-/tmp}" -mindepth 1 -maxdepth 1 -type d -newer "$mark")
+node "$ROOT/scripts/leak-check.mjs" --self-check --stack --sidecar "$ROOT/build/${kinds[0]}/src/mcp-sidecar" \
+  "${artifacts[@]/#/--artifacts=}" || failed+=("leak-check")
 
 # Kubernetes delivery (charts, manifests, images, Prometheus): once, not per build kind.
 log "delivery tests (tests/delivery)"
