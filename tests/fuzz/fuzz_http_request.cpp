@@ -1,0 +1,42 @@
+// A request as the listeners read it off the wire, then routed: Beast's parser with the limits
+// the server sets, the origin-form target split into path segments (the API's and the MCP
+// endpoint's routing), the Host and Origin checks, and, for a JSON-RPC body, the 2026-07-28
+// header checks over the parsed header fields (repeated fields, odd spellings, odd values).
+#include "http/host_check.hpp"
+#include "mcp/json_parse.hpp"
+#include "mcp/jsonrpc.hpp"
+#include "mcp/modern.hpp"
+
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/url/parse.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace bhttp = boost::beast::http;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  bhttp::request_parser<bhttp::string_body> parser;
+  parser.header_limit(16 * 1024);
+  parser.body_limit(64 * 1024);
+  parser.eager(true);
+  boost::system::error_code ec;
+  parser.put(boost::asio::buffer(data, size), ec);
+  if (ec || !parser.is_header_done()) return 0;
+  const auto& req = parser.get();
+
+  (void)mcp_sidecar::http::is_local_host(req[bhttp::field::host], {"allowed.example"});
+  (void)mcp_sidecar::http::is_local_origin(req[bhttp::field::origin], {});
+  if (auto target = boost::urls::parse_origin_form(req.target())) {
+    std::vector<std::string> segments;
+    for (auto s : target->segments()) segments.push_back(s);
+    for (auto p : target->params()) (void)p.value;
+  }
+  if (!parser.is_done()) return 0;
+  auto body = mcp_sidecar::mcp::parse_json(req.body());
+  if (!body || mcp_sidecar::mcp::classify(*body) != mcp_sidecar::mcp::MessageKind::request) return 0;
+  (void)mcp_sidecar::mcp::check_modern_request(*body, mcp_sidecar::mcp::lookup_in(req), {"2026-07-28", "2025-11-25"});
+  return 0;
+}
