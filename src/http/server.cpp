@@ -42,6 +42,21 @@ Response make_json_response(unsigned status, const nlohmann::json& body, unsigne
                        version);
 }
 
+std::string_view head_problem(const beast::http::request_header<>& head) {
+  // A body framed two ways, or by a coding we do not decode, ends where one reader says and
+  // another does not: what is left would be read as the next request (RFC 9112 6.1, 6.3).
+  if (const auto codings = head.count(http::field::transfer_encoding); codings > 0) {
+    if (head.count(http::field::content_length)) return "Content-Length together with Transfer-Encoding";
+    if (codings > 1 || !beast::iequals(head[http::field::transfer_encoding], "chunked"))
+      return "Transfer-Encoding other than chunked";
+  }
+  // RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one before.
+  const auto hosts = head.count(http::field::host);
+  if (hosts > 1) return "more than one Host";
+  if (hosts == 0 && head.version() >= 11) return "no Host";
+  return {};
+}
+
 namespace {
 struct ConnectionBase {
   virtual ~ConnectionBase() = default;
@@ -98,14 +113,18 @@ std::pair<unsigned, const char*> classify_read_error(const boost::system::error_
 
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
+constexpr std::size_t kReadSize = 4096;  // per read while a request head arrives
+
 template <class Stream>
 constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
 
 template <class Stream>
-class Connection final : public ConnectionBase, public Exchange {
+class Connection final : public ConnectionBase,
+                         public Exchange,
+                         public std::enable_shared_from_this<Connection<Stream>> {
  public:
   Connection(std::shared_ptr<Server::State> state, Stream stream, tcp::endpoint remote)
-      : state_(std::move(state)), stream_(std::move(stream)) {
+      : state_(std::move(state)), stream_(std::move(stream)), deadline_(state_->ex) {
     peer_.remote = std::move(remote);
     peer_.tls = kIsTls<Stream>;
     generation_ = state_->generation;
@@ -127,6 +146,7 @@ class Connection final : public ConnectionBase, public Exchange {
       log::error("connection_failed", {{"listener", state_->name}, {"error", e.what()}});
     }
     stop_watching();
+    disarm_request_deadline();
     if (unread_) co_await drain_unread();
     boost::system::error_code ignored;
     // As on the client side: no close_notify, but the session stays good for resumption.
@@ -150,9 +170,12 @@ class Connection final : public ConnectionBase, public Exchange {
     res.keep_alive(keep_open());
     keep_alive_ = res.keep_alive();
     res.prepare_payload();
+    // The fields GET would get, without the content (RFC 9110 9.3.2): bytes after the head of an
+    // answer to HEAD would be read as the next response.
+    if (head_request_) res.body().clear();
     lowest().expires_after(state_->limits.request_timeout);
     boost::system::error_code ec;
-    if (res.chunked()) {
+    if (res.chunked() && !head_request_) {
       auto [wec, wn] = co_await http::async_write(stream_, res, use_tuple);
       ec = wec;
     } else {
@@ -177,7 +200,7 @@ class Connection final : public ConnectionBase, public Exchange {
   }
 
   asio::awaitable<bool> write_chunk(std::string_view data) override {
-    if (data.empty()) co_return true;  // an empty chunk would end the body
+    if (data.empty() || head_request_) co_return true;  // an empty chunk would end the body; HEAD has none
     lowest().expires_after(state_->limits.request_timeout);
     auto [ec, n] =
         co_await asio::async_write(stream_, http::make_chunk(asio::buffer(data.data(), data.size())), use_tuple);
@@ -187,6 +210,7 @@ class Connection final : public ConnectionBase, public Exchange {
 
   asio::awaitable<bool> end_stream() override {
     stop_watching();
+    if (head_request_) co_return true;
     lowest().expires_after(state_->limits.request_timeout);
     auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk_last(), use_tuple);
     if (ec) keep_alive_ = false;
@@ -259,24 +283,25 @@ class Connection final : public ConnectionBase, public Exchange {
       if (state_->draining || generation_ != state_->generation) co_return;
       if (buffer_.size() == 0) {
         lowest().expires_after(limits.idle_timeout);
-        auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(4096), use_tuple);
+        auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(kReadSize), use_tuple);
         if (ec) co_return;
         buffer_.commit(n);
       }
       idle = false;
 
       // Request: head and body within request_timeout, under the limits.
-      lowest().expires_after(limits.request_timeout);
+      head_request_ = false;
+      lowest().expires_never();
+      arm_request_deadline();
       http::request_parser<http::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
       parser.body_limit(limits.max_body_bytes);
-      auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser, use_tuple);
+      auto ec = co_await read_head(parser);
       if (ec) co_return co_await reject(ec);
       const auto& head = parser.get();
-      if (head.count(http::field::content_length) && head.count(http::field::transfer_encoding)) {
-        // Request smuggling: the two framings disagree about where this request ends.
-        co_return co_await reject_with(400, "bad_request", "Content-Length together with Transfer-Encoding");
-      }
+      head_request_ = head.method() == http::verb::head;
+      if (auto problem = head_problem(head); !problem.empty())
+        co_return co_await reject_with(400, "bad_request", std::string(problem));
       if (auto cl = parser.content_length(); cl && *cl > limits.max_body_bytes)
         co_return co_await reject_with(413, "body_too_large", "request body too large");
       if (beast::iequals(head[http::field::expect], "100-continue")) {
@@ -288,6 +313,7 @@ class Connection final : public ConnectionBase, public Exchange {
         auto [bec, bn] = co_await http::async_read(stream_, buffer_, parser, use_tuple);
         if (bec) co_return co_await reject(bec);
       }
+      disarm_request_deadline();
 
       Request req = parser.release();
       keep_alive_ = req.keep_alive();
@@ -308,7 +334,53 @@ class Connection final : public ConnectionBase, public Exchange {
     }
   }
 
-  asio::awaitable<void> reject(const boost::system::error_code& ec) {
+  // Reads the request head into `parser`, counting every byte of it against max_header_bytes:
+  // Beast's header_limit bounds what one parse call sees, not the sum over the reads a head
+  // arrives in (the first of which is the idle read).
+  asio::awaitable<boost::system::error_code> read_head(http::request_parser<http::string_body>& parser) {
+    const std::size_t limit = state_->limits.max_header_bytes;
+    std::size_t parsed = 0;
+    for (;;) {
+      boost::system::error_code ec = http::error::need_more;
+      if (buffer_.size() > 0) {
+        const std::size_t used = parser.put(buffer_.data(), ec);
+        buffer_.consume(used);
+        parsed += used;
+      }
+      if (parsed > limit) co_return http::error::header_limit;
+      if (ec != http::error::need_more) co_return ec;  // the whole head, or a malformed one
+      // The head goes on past every byte buffered so far.
+      if (parsed + buffer_.size() >= limit) co_return http::error::header_limit;
+      if (timed_out_) co_return beast::error::timeout;  // expired between two reads
+      auto [rec, n] = co_await stream_.async_read_some(buffer_.prepare(kReadSize), use_tuple);
+      if (rec) co_return rec;
+      buffer_.commit(n);
+    }
+  }
+
+  // The request deadline is a timer of our own: the stream's own deadline closes the socket,
+  // and a client whose request was cut short is owed a 408 first. Expiry sets timed_out_ and
+  // cancels the read in progress (it fails with operation_aborted, and the socket stays open
+  // for the 408). A read that had just completed is not cancelled: read_head() checks
+  // timed_out_ before it reads again, and any other read (the body's, inside Beast) meets the
+  // stream's deadline, set to now, which closes.
+  void arm_request_deadline() {
+    timed_out_ = false;
+    deadline_.expires_after(state_->limits.request_timeout);
+    deadline_.async_wait([weak = this->weak_from_this()](const boost::system::error_code&) {
+      auto self = weak.lock();
+      // Disarmed (or re-armed) after this handler was queued: not ours to act on.
+      if (!self || self->deadline_.expiry() > asio::steady_timer::clock_type::now()) return;
+      self->timed_out_ = true;
+      self->lowest().cancel();
+      self->lowest().expires_after(std::chrono::seconds(0));  // applies to operations not in progress
+    });
+  }
+
+  void disarm_request_deadline() { deadline_.expires_at(asio::steady_timer::time_point::max()); }
+
+  asio::awaitable<void> reject(boost::system::error_code ec) {
+    if (timed_out_) ec = beast::error::timeout;
     auto [status, reason] = classify_read_error(ec);
     if (status == 0) co_return;
     std::string message = status == 413   ? "request body too large"
@@ -319,6 +391,7 @@ class Connection final : public ConnectionBase, public Exchange {
   }
 
   asio::awaitable<void> reject_with(unsigned status, const char* reason, std::string message) {
+    disarm_request_deadline();  // the refusal is written under the write deadline
     state_->rejection(reason).Increment();
     unread_ = true;
     ErrorCode code = status == 413   ? ErrorCode::payload_too_large
@@ -355,6 +428,9 @@ class Connection final : public ConnectionBase, public Exchange {
   bool responded_ = false;
   std::shared_ptr<bool> watching_;  // set while watch_client() is active
   unsigned version_ = 11;
+  bool head_request_ = false;    // the request being answered is a HEAD: no content goes back
+  asio::steady_timer deadline_;  // the request deadline (arm_request_deadline)
+  bool timed_out_ = false;       // the deadline cut the current request's read
 };
 
 // Over the connection limit: a fast 503 with Retry-After, then close.

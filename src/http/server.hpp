@@ -66,6 +66,12 @@ using Handler = std::function<asio::awaitable<void>(Request&, Exchange&)>;
 Response make_response(unsigned status, std::string body, std::string_view content_type, unsigned version = 11);
 Response make_json_response(unsigned status, const nlohmann::json& body, unsigned version = 11);
 
+// Why a request head must be refused with 400 before any handler sees it (RFC 9112): a
+// Transfer-Encoding other than one `chunked` (we decode no other coding), Transfer-Encoding
+// with Content-Length, more than one Host line, or none in HTTP/1.1. Empty when it may be
+// served. Pure.
+std::string_view head_problem(const beast::http::request_header<>& head);
+
 class Server {
  public:
   // `name` labels metrics and logs ("outbound", "admin", ...).

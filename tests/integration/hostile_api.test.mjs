@@ -4,10 +4,11 @@
 //
 // The contract (docs/api.md, src/http/server.cpp, src/outbound/api.cpp):
 // - HTTP framing the parser cannot trust: 400 and close (malformed lines, bad or conflicting
-//   lengths, Content-Length with Transfer-Encoding, bad chunks); head over max_header_bytes: 431;
-//   body over max_body_bytes: 413 before it is read; a request not complete within
-//   request_timeout, or a silent connection past idle_timeout: closed. Pipelined requests are
-//   answered in order; nothing after a refusal or a Connection: close is read.
+//   lengths, Content-Length with Transfer-Encoding, a coding other than chunked, bad chunks, no
+//   Host or two); head over max_header_bytes: 431; body over max_body_bytes: 413 before it is
+//   read; a request not complete within request_timeout: 408 and closed; a silent connection
+//   past idle_timeout: closed. Pipelined requests are answered in order; nothing after a refusal
+//   or a Connection: close is read.
 // - A body that is not one JSON object of arguments (malformed, nested past 128, invalid UTF-8,
 //   another type, trailing bytes): 400 bad_request; a bad case id: 400 bad_case_id; a Host that is
 //   not loopback or a foreign Origin: 403 forbidden; a server name that is not configured: 404
@@ -105,7 +106,8 @@ testCases(test, L, [
     send: httpRequest('POST', ECHO, { headers: [['Host', host], ['Content-Type', 'application/json']], body: '{}' }),
     ...refused(403, 'forbidden')
   })),
-  { name: 'no Host at all (HTTP/1.1): 403 forbidden', send: httpRequest('POST', ECHO, { headers: [['Content-Type', 'application/json']], body: '{}' }), ...refused(403, 'forbidden') },
+  // RFC 9112 3.2: a 400 from the HTTP layer, before the DNS-rebinding check sees the request.
+  { name: 'no Host at all (HTTP/1.1): 400 bad_request', send: httpRequest('POST', ECHO, { headers: [['Content-Type', 'application/json']], body: '{}' }), ...refused(400, 'bad_request') },
   ...['null', 'http://localhost.evil.example', 'http://localhost/page', 'file://'].map((origin) => ({
     name: `Origin ${origin}: 403 forbidden`,
     send: post(ECHO, '{}', [['Origin', origin]]),
