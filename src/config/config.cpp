@@ -556,6 +556,8 @@ void read_file(Reader& r, const YAML::Node& root, Config& c,
     m.boolean("enabled", c.admin.enabled);
     m.string("listen", c.admin.listen);
     m.integer("recent_calls", c.admin.recent_calls, 16, 1'000'000);
+    Reader::Map lm(r, m.take("limits"), "admin.limits");
+    read_limits(lm, c.admin.limits);
   }
   {
     Reader::Map m(r, top.take("log"), "log");
@@ -910,7 +912,10 @@ nlohmann::json to_json(const Config& c, bool redact) {
                    {"limits", inject_limits}};
   }
   j["reload"] = {{"interval_seconds", secs(c.reload.interval)}};
-  j["admin"] = {{"enabled", c.admin.enabled}, {"listen", c.admin.listen}, {"recent_calls", c.admin.recent_calls}};
+  j["admin"] = {{"enabled", c.admin.enabled},
+                {"listen", c.admin.listen},
+                {"recent_calls", c.admin.recent_calls},
+                {"limits", limits(c.admin.limits)}};
   j["log"] = {{"level", c.log.level}, {"format", "json"}};
   j["shutdown"] = {{"delay_seconds", secs(c.shutdown.delay)},
                    {"grace_seconds", secs(c.shutdown.grace)},

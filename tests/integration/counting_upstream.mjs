@@ -179,15 +179,19 @@ export function quietOutbound(up) {
 }
 
 // A counting upstream with an mcp-sidecar in front of it (quietOutbound; its admin listener on
-// `admin`), the pool open and the tool list cached: one good call is then exactly one upstream
-// request. Resolves {up, sidecar}.
+// `admin`, with the same small limits), the pool open and the tool list cached: one good call is
+// then exactly one upstream request. Resolves {up, sidecar}.
 export async function startWithSidecar(dir, { admin = '127.0.0.1:0', hugeBytes = 256 << 10 } = {}) {
   const up = await startCountingUpstream();
   up.hugeBytes = hugeBytes;
   const sidecar = await startSidecar({
     bin: SIDECAR_BIN,
     dir,
-    config: { outbound: quietOutbound(up), admin: { listen: admin }, shutdown: { delay_seconds: 0, grace_seconds: 1 } }
+    config: {
+      outbound: quietOutbound(up),
+      admin: { listen: admin, limits: limitsConfig(SMALL_LIMITS) },
+      shutdown: { delay_seconds: 0, grace_seconds: 1 }
+    }
   });
   const warm = await callTool(sidecar, 'count', 'echo');
   assert.equal(warm.status, 200, warm.body);

@@ -3,8 +3,8 @@
 // (no log level change, no request upstream) unless it should, and that the listener still
 // answers afterwards.
 //
-// The contract (src/admin/admin.cpp, src/http/server.cpp; the admin listener's limits are fixed:
-// 64 KiB bodies, 16 KiB heads, 10 s per request, 60 s idle):
+// The contract (src/admin/admin.cpp, src/http/server.cpp; the admin listener's limits are
+// admin.limits, here the small ones every hostile test uses):
 // - HTTP framing: as on every listener (raw_http.mjs framingCases).
 // - Only the listed paths exist, spelled exactly (no trailing slash, no case folding, no dot
 //   segments): else 404; a target that is not origin-form or cannot be parsed: 400; a method
@@ -20,7 +20,7 @@ import os from 'node:os';
 
 import { request, skipOrFail, until } from './helpers.mjs';
 import { startWithSidecar } from './counting_upstream.mjs';
-import { framingCases, httpRequest, only, rawExchange, testCases } from './raw_http.mjs';
+import { SMALL_LIMITS, framingCases, httpRequest, only, rawExchange, testCases } from './raw_http.mjs';
 
 const dir = fs.mkdtempSync('/tmp/it-hostile-admin-');
 const HOST = [['Host', 'localhost']];
@@ -36,7 +36,7 @@ const L = {
   good: { method: 'PUT', path: '/debug/log-level?level=info', headers: HOST },
   status: 200,
   headStatus: 405,
-  limits: { body: 64 << 10, header: 16 << 10, requestTimeoutMs: 10000 },
+  limits: SMALL_LIMITS,
   // Good requests served so far (their log lines), and requests upstream. Log lines reach the
   // file a moment after the answer: a marker request (level=debug) is sent, and once its line
   // is there every earlier line is too.

@@ -191,6 +191,22 @@ TEST(Config, EffectiveConfigRoundTripsThroughLoad) {
   EXPECT_EQ(second.config->outbound.pool_size, 3);
 }
 
+TEST(Config, AdminLimitsAreConfigurable) {
+  auto defaults = load(kMinimal, "c.yaml", env_of({}));
+  ASSERT_TRUE(defaults.config);
+  EXPECT_EQ(defaults.config->admin.limits.request_timeout, Millis(10'000));
+  EXPECT_EQ(defaults.config->admin.limits.max_body_bytes, 64u << 10);
+  auto r = load(std::string(kMinimal) + "admin:\n  limits: {request_timeout_seconds: 1, idle_timeout_seconds: 2}\n",
+                "c.yaml", env_of({}));
+  ASSERT_TRUE(r.config) << r.errors.front();
+  EXPECT_EQ(r.config->admin.limits.request_timeout, Millis(1'000));
+  EXPECT_EQ(r.config->admin.limits.idle_timeout, Millis(2'000));
+  EXPECT_EQ(r.config->admin.limits.max_connections, 64);  // the rest keep the admin defaults
+  EXPECT_EQ(to_json(*r.config, true)["admin"]["limits"]["request_timeout_seconds"], 1.0);
+  auto bad = load(std::string(kMinimal) + "admin:\n  limits: {max_header_byte: 1}\n", "c.yaml", env_of({}));
+  EXPECT_TRUE(has_error(bad, "admin.limits.max_header_byte: unknown key"));
+}
+
 TEST(Config, InboundAuthModeIsDerivedFromWhatIsConfigured) {
   const char* tls = R"(
 inbound:
