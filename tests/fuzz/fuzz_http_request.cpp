@@ -1,8 +1,10 @@
-// A request as the listeners read it off the wire, then routed: Beast's parser with the limits
-// the server sets, the origin-form target split into path segments (the API's and the MCP
-// endpoint's routing), the Host and Origin checks, and, for a JSON-RPC body, the 2026-07-28
-// header checks over the parsed header fields (repeated fields, odd spellings, odd values).
+// A request as the listeners read it off the wire, then routed: Beast's parser with the
+// limits the server sets, the framing checks every listener applies (head_problem), the
+// origin-form target split into path segments (the API's and the MCP endpoint's routing), the
+// Host and Origin checks, and, for a JSON-RPC body, the 2026-07-28 header checks over the parsed
+// header fields (repeated fields, odd spellings, odd values).
 #include "http/host_check.hpp"
+#include "http/server.hpp"
 #include "mcp/json_parse.hpp"
 #include "mcp/jsonrpc.hpp"
 #include "mcp/modern.hpp"
@@ -26,6 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   parser.put(boost::asio::buffer(data, size), ec);
   if (ec || !parser.is_header_done()) return 0;
   const auto& req = parser.get();
+  if (!mcp_sidecar::http::head_problem(req).empty()) return 0;  // refused with 400 before routing
 
   (void)mcp_sidecar::http::is_local_host(req[bhttp::field::host], {"allowed.example"});
   (void)mcp_sidecar::http::is_local_origin(req[bhttp::field::origin], {});
