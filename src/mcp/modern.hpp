@@ -9,6 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include <functional>
+#include <iterator>
+#include <list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,13 +30,22 @@ struct Refusal {
 // A request header's value, or nullopt when absent (names are case-insensitive).
 using HeaderLookup = std::function<std::optional<std::string_view>(std::string_view name)>;
 
-// The lookup over a Beast message's (or fields') headers; `fields` must outlive it.
+// The lookup over a Beast message's (or fields') headers; `fields` must outlive it. A header sent
+// on several lines reads as RFC 9110 5.3 combines them ("echo, forbidden"), not as its first
+// line: the headers these checks read are single-valued, so a repeated one disagrees with the
+// body whichever line a server behind would read.
 template <class Fields>
 HeaderLookup lookup_in(const Fields& fields) {
-  return [&fields](std::string_view name) -> std::optional<std::string_view> {
-    auto it = fields.find(name);
-    if (it == fields.end()) return std::nullopt;
-    return std::string_view(it->value().data(), it->value().size());
+  std::shared_ptr<std::list<std::string>> combined;  // keeps the values it returned alive
+  return [&fields, combined](std::string_view name) mutable -> std::optional<std::string_view> {
+    auto [it, end] = fields.equal_range(name);
+    if (it == end) return std::nullopt;
+    std::string_view first(it->value().data(), it->value().size());
+    if (std::next(it) == end) return first;
+    if (!combined) combined = std::make_shared<std::list<std::string>>();
+    auto& value = combined->emplace_back(first);
+    while (++it != end) value.append(", ").append(it->value().data(), it->value().size());
+    return value;
   };
 }
 

@@ -83,9 +83,6 @@ const withText = (raw) => utf8(...callText({ text: '@' }).split('@').flatMap((pa
 const sessionPost = (body, extra = []) => ({
   exchange: (L) => rawExchange(L.target, post(body, [['Host', 'localhost'], ['Content-Type', 'application/json'], ['Mcp-Session-Id', session], ...extra]), { responses: 1 })
 });
-const BUG_DUPLICATE_MIRROR =
-  'bug: a mirror header sent twice is read by its first line only, so a second line naming another tool passes; ' +
-  'RFC 9110 5.3 combines them ("echo, forbidden"), which disagrees with the body: 400 -32020; src/mcp/modern.cpp (lookup_in)';
 
 testCases(test, L, [
   // Not JSON, or not JSON-RPC.
@@ -141,7 +138,7 @@ testCases(test, L, [
     send: post(call(), modernHeaders({ name: `=?base64?${Buffer.from('forbidden').toString('base64')}?=` })),
     ...refused(400, -32020)
   },
-  { name: 'Mcp-Name twice, the second line naming another tool: 400 -32020', send: post(call(), [...modernHeaders(), ['Mcp-Name', 'forbidden']]), ...refused(400, -32020), todo: BUG_DUPLICATE_MIRROR },
+  { name: 'Mcp-Name twice, the second line naming another tool: 400 -32020', send: post(call(), [...modernHeaders(), ['Mcp-Name', 'forbidden']]), ...refused(400, -32020) },
   {
     name: 'duplicate "method" keys, the last one unequal to Mcp-Method: 400 -32020',
     send: post(JSON.stringify(call()).replace('"method":"tools/call"', '"method":"tools/call","method":"tools/list"')),
@@ -157,8 +154,7 @@ testCases(test, L, [
   {
     name: 'an Mcp-Param header twice, the second line unequal to its argument: 400 -32020',
     send: post(call('echo', { region: 'eu' }), [...modernHeaders(), ['Mcp-Param-Region', 'eu'], ['Mcp-Param-Region', 'us']]),
-    ...refused(400, -32020),
-    todo: BUG_DUPLICATE_MIRROR
+    ...refused(400, -32020)
   },
   { name: 'a tool name that is a number: 400 -32020', send: post(call(42), modernHeaders({ name: '42' })), ...refused(400, -32020) },
   { name: 'an unknown logLevel in _meta: 400 -32602', send: post({ ...call(), params: { name: 'echo', _meta: { ...META, 'io.modelcontextprotocol/logLevel': 'loud' } } }), ...refused(400, -32602) },

@@ -3,6 +3,7 @@
 #include "mcp/headers.hpp"
 
 #include <gtest/gtest.h>
+#include <boost/beast/http/fields.hpp>
 
 #include <map>
 
@@ -75,6 +76,34 @@ TEST(ModernRequest, EncodedNamesAreDecodedBeforeComparing) {
             std::nullopt);
   h.values["mcp-name"] = "=?base64?!!!?=";
   EXPECT_EQ(check_modern_request(call("x"), h.lookup(), kServed)->code, kHeaderMismatch);
+}
+
+TEST(ModernRequest, RepeatedHeaderLinesAreCombinedAndRefused) {
+  boost::beast::http::fields fields;
+  fields.insert("MCP-Protocol-Version", "2026-07-28");
+  fields.insert("Mcp-Method", "tools/call");
+  fields.insert("Mcp-Name", "ping");
+  EXPECT_EQ(check_modern_request(call(), lookup_in(fields), kServed), std::nullopt);
+
+  // RFC 9110 5.3: the lines are one list, which no single name equals, whichever line comes first.
+  fields.insert("mcp-name", "lookup_company");
+  const auto lookup = lookup_in(fields);
+  EXPECT_EQ(lookup("Mcp-Name"), "ping, lookup_company");
+  EXPECT_EQ(lookup("Mcp-Method"), "tools/call");
+  EXPECT_EQ(lookup("Mcp-Name"), "ping, lookup_company");  // earlier values stay valid
+  EXPECT_EQ(check_modern_request(call(), lookup, kServed)->code, kHeaderMismatch);
+  // The same value twice is refused too: these headers carry one value.
+  fields.erase("Mcp-Name");
+  fields.insert("Mcp-Name", "ping");
+  fields.insert("Mcp-Name", "ping");
+  EXPECT_EQ(check_modern_request(call(), lookup_in(fields), kServed)->code, kHeaderMismatch);
+
+  std::vector<HeaderParam> params = {{"Region", {"region"}}};
+  boost::beast::http::fields param_fields;
+  param_fields.insert("Mcp-Param-Region", "eu");
+  EXPECT_EQ(check_param_headers(params, {{"region", "eu"}}, lookup_in(param_fields)), std::nullopt);
+  param_fields.insert("Mcp-Param-Region", "us");
+  EXPECT_EQ(check_param_headers(params, {{"region", "eu"}}, lookup_in(param_fields))->code, kHeaderMismatch);
 }
 
 TEST(ModernRequest, VersionAndMetaRefusals) {
