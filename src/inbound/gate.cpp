@@ -17,6 +17,8 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/url/parse.hpp>
 
+#include <algorithm>
+
 namespace mcp_sidecar::inbound {
 
 namespace bhttp = boost::beast::http;
@@ -28,6 +30,33 @@ constexpr std::string_view kIdentityHeader = "X-MCP-Client-Identity";
 constexpr std::size_t kMaxBufferedResponse = 16 << 20;
 constexpr std::size_t kMaxEventBytes = 16 << 20;
 constexpr std::size_t kMaxParkedPerSession = 1024;
+
+// MCP over HTTP uses POST, GET and DELETE (HEAD is GET without the body; the legacy transport's
+// GET /sse and POST /messages are among them). Nothing else reaches the server.
+constexpr std::string_view kAllowedMethods = "GET, HEAD, POST, DELETE";
+
+bool forwardable(bhttp::verb method) {
+  return method == bhttp::verb::post || method == bhttp::verb::get || method == bhttp::verb::delete_ ||
+         method == bhttp::verb::head;
+}
+
+// Headers that tell a server who the caller is: the gate sets X-MCP-Client-Identity itself, and
+// servers behind proxies read X-Forwarded-Client-Cert as the client's certificate. Matched in
+// every spelling a server may read as the same name: case and '-' or '_' (CGI and WSGI map both
+// to HTTP_X_MCP_CLIENT_IDENTITY).
+bool names_identity(std::string_view name) {
+  static constexpr std::string_view kIdentity[] = {"x-mcp-client-identity", "x-forwarded-client-cert"};
+  for (auto h : kIdentity) {
+    if (name.size() != h.size()) continue;
+    bool same = true;
+    for (std::size_t i = 0; i < h.size() && same; ++i) {
+      const char c = name[i] == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
+      same = c == h[i];
+    }
+    if (same) return true;
+  }
+  return false;
+}
 
 bool is_hop_by_hop(std::string_view name) {
   static constexpr std::string_view kHopByHop[] = {"connection",          "keep-alive", "proxy-authenticate",
@@ -60,6 +89,8 @@ std::string id_key(const json& id) { return id.dump(); }
 json rpc_error(const json& id, ErrorCode code, std::string_view message) {
   return mcp::make_error(id, jsonrpc_code(code), message);
 }
+
+std::string message_event(const json& message) { return "event: message\ndata: " + message.dump() + "\n\n"; }
 
 http::Response json_reply(unsigned status, const json& body, unsigned version) {
   return http::make_json_response(status, body, version);
@@ -146,25 +177,45 @@ asio::awaitable<void> Gate::handle(http::Request& req, http::Exchange& ex) {
     co_await ex.respond(std::move(res));
     co_return;
   }
+  if (!forwardable(req.method())) {
+    auto res = json_reply(405, rpc_error(nullptr, ErrorCode::method_not_allowed, "method not allowed"), version);
+    res.set(bhttp::field::allow, kAllowedMethods);
+    co_await ex.respond(std::move(res));
+    co_return;
+  }
+  // A path on the local server, never a URL naming another (absolute-form) or none ('*').
+  auto target = boost::urls::parse_origin_form(req.target());
+  if (!target) {
+    co_await ex.respond(
+        json_reply(400, rpc_error(nullptr, ErrorCode::bad_request, "the request target is not a path"), version));
+    co_return;
+  }
   Exchange state;
   state.caller = std::move(who).value();
   state.session = std::string(req[mcp::kSessionIdHeader]);
   if (state.session.empty()) {  // legacy HTTP+SSE: POST /messages?sessionId=...
-    if (auto target = boost::urls::parse_origin_form(req.target())) {
-      auto params = target->params();
-      if (auto it = params.find("sessionId"); it != params.end()) state.session = "legacy:" + (*it).value;
-    }
+    auto params = target->params();
+    if (auto it = params.find("sessionId"); it != params.end()) state.session = "legacy:" + (*it).value;
   }
 
   if (req.method() != bhttp::verb::post || req.body().empty()) co_return co_await forward(req, ex, state, req.body());
 
-  auto parsed = mcp::parse_json(req.body());
+  bool duplicate_keys = false;
+  auto parsed = mcp::parse_message(req.body(), duplicate_keys);
   if (!parsed || (!parsed->is_object() && !parsed->is_array())) {
     co_await ex.respond(
         json_reply(400, mcp::make_error(nullptr, mcp::kParseError, "the body is not a JSON-RPC message"), version));
     co_return;
   }
   const bool batch = parsed->is_array();
+  // Only JSON-RPC messages pass: servers read malformed ones their own way (the official SDK
+  // takes an id of 3.0 for 3), so what the gate did not authorize could still run.
+  const auto valid = [](const json& m) { return mcp::classify(m) != mcp::MessageKind::invalid; };
+  if (batch ? parsed->empty() || !std::all_of(parsed->begin(), parsed->end(), valid) : !valid(*parsed)) {
+    co_await ex.respond(
+        json_reply(400, mcp::make_error(nullptr, mcp::kInvalidRequest, "not a JSON-RPC message"), version));
+    co_return;
+  }
   if (auto refusal = check_modern(req, *parsed)) {
     // The server never sees it: a header that names an allowed tool must not carry a call to
     // another one past the policy.
@@ -175,15 +226,20 @@ asio::awaitable<void> Gate::handle(http::Request& req, http::Exchange& ex) {
     co_await ex.respond(json_reply(refusal->status, mcp::make_error(id, refusal->code, refusal->message), version));
     co_return;
   }
+  json messages = batch ? std::move(*parsed) : json::array();
+  if (!batch) messages.push_back(std::move(*parsed));
   json forwarded = json::array();
+  bool dropped = false;  // a denied notification: not forwarded, and nothing to answer
   const auto policy = policy_;
-  for (auto& m : batch ? *parsed : json::array({*parsed})) {
-    if (mcp::classify(m) != mcp::MessageKind::request) {
+  static const json kNone = json::object();
+  for (auto& m : messages) {
+    const auto kind = mcp::classify(m);
+    if (kind != mcp::MessageKind::request && kind != mcp::MessageKind::notification) {
       forwarded.push_back(std::move(m));
       continue;
     }
     const std::string method = m["method"];
-    const json& params = m.contains("params") && m["params"].is_object() ? m["params"] : json::object();
+    const json& params = m.contains("params") && m["params"].is_object() ? m["params"] : kNone;
     auto name_of = [&](const char* key) {
       auto it = params.find(key);
       return it != params.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -197,11 +253,11 @@ asio::awaitable<void> Gate::handle(http::Request& req, http::Exchange& ex) {
       target.emplace(Target::resource, name_of("uri"));
 
     std::unique_ptr<CallRecorder> recorder;
-    if (method == "tools/call") {
+    if (method == "tools/call" && kind == mcp::MessageKind::request) {
       // case_id: the header, else _meta, else the argument.
       std::string case_id(req[case_id_.header]);
-      const json args =
-          params.contains("arguments") && params["arguments"].is_object() ? params["arguments"] : json::object();
+      auto arguments = params.find("arguments");
+      const json& args = arguments != params.end() && arguments->is_object() ? *arguments : kNone;
       if (case_id.empty()) {
         if (auto meta = params.find("_meta"); meta != params.end() && meta->is_object())
           if (auto it = meta->find(case_id_.meta_key); it != meta->end() && it->is_string())
@@ -226,35 +282,57 @@ asio::awaitable<void> Gate::handle(http::Request& req, http::Exchange& ex) {
           "deny:" + state.caller.identity, "authz_denied",
           {{"server", config_.name}, {"caller", state.caller.identity}, {"method", method}, {"name", target->second}});
       if (recorder) recorder->finish("rejected", "forbidden");
-      state.denied.push_back(
-          rpc_error(m["id"], ErrorCode::forbidden, "forbidden: this caller may not use '" + target->second + "'"));
+      if (kind == mcp::MessageKind::notification)
+        dropped = true;
+      else
+        state.denied.push_back(
+            rpc_error(m["id"], ErrorCode::forbidden, "forbidden: this caller may not use '" + target->second + "'"));
       continue;
     }
-    auto& entry = state.pending->entries[id_key(m["id"])];
-    entry.caller = state.caller.identity;
-    if (method == "tools/list") entry.list = true;
-    entry.call = std::move(recorder);
+    if (kind == mcp::MessageKind::request) {
+      auto& entry = state.pending->entries[id_key(m["id"])];
+      entry.caller = state.caller.identity;
+      if (method == "tools/list") entry.list = true;
+      entry.call = std::move(recorder);
+    }
     forwarded.push_back(std::move(m));
   }
 
+  if (duplicate_keys && !forwarded.empty()) {
+    // Servers resolve a repeated key their own ways (the first value, the last, an error), so
+    // what the gate authorized and logged is not surely what the server would run: a message the
+    // gate denies (by the last value) is answered as denied, anything else is refused whole.
+    for (auto& [id, entry] : state.pending->entries)
+      if (entry.call) entry.call->finish("rejected", "duplicate_keys");
+    co_await ex.respond(json_reply(
+        400, mcp::make_error(nullptr, mcp::kInvalidRequest, "a key is repeated in an object of the message"), version));
+    co_return;
+  }
   // Streamable HTTP answers a POST in its response; the legacy transport answers on the GET
   // stream, which the gate does not write into: there a refusal is the POST's status, and a
   // batch with a denied element is refused whole rather than half-answered.
   const bool legacy = state.session.starts_with("legacy:");
-  if (forwarded.empty() || (legacy && !state.denied.empty())) {  // the server never sees it
+  const bool refused = !state.denied.empty() || dropped;
+  if (forwarded.empty() || (legacy && refused)) {  // the server never sees it
     for (auto& [id, entry] : state.pending->entries)
       if (entry.call) entry.call->finish("rejected", "batch_refused");
+    if (state.denied.empty()) {  // only notifications, which get no answer of their own
+      auto error = rpc_error(nullptr, ErrorCode::forbidden, "forbidden: this caller may not send that notification");
+      co_await ex.respond(json_reply(http_status(ErrorCode::forbidden), error, version));
+      co_return;
+    }
     json body = batch ? json(state.denied) : state.denied.front();
     co_await ex.respond(json_reply(legacy ? 403 : 200, body, version));
     co_return;
   }
-  std::string body = state.denied.empty() ? std::move(req.body()) : (batch ? forwarded : forwarded[0]).dump();
+  std::string body = refused ? (batch ? forwarded : forwarded[0]).dump() : std::move(req.body());
   co_await forward(req, ex, state, std::move(body));
 }
 
 std::optional<mcp::Refusal> Gate::check_modern(const http::Request& req, const json& message) {
   // A 2026-07-28 request: the version header or the _meta field says so.
-  auto header = req[mcp::kProtocolVersionHeader];
+  const auto lookup = mcp::lookup_in(req);
+  const auto header = lookup(mcp::kProtocolVersionHeader).value_or(std::string_view());
   const json* meta = nullptr;
   if (message.is_object() && message.contains("params") && message["params"].is_object() &&
       message["params"].contains("_meta"))
@@ -266,7 +344,7 @@ std::optional<mcp::Refusal> Gate::check_modern(const http::Request& req, const j
   if (mcp::classify(message) != mcp::MessageKind::request) return std::nullopt;
   // Which versions the server speaks is the server's call; the gate checks agreement only.
   const std::vector<std::string> any = {std::string(header)};
-  return mcp::check_modern_request(message, mcp::lookup_in(req), any);
+  return mcp::check_modern_request(message, lookup, any);
 }
 
 asio::awaitable<void> Gate::forward(http::Request& req, http::Exchange& ex, Exchange& state, std::string body) {
@@ -287,8 +365,7 @@ asio::awaitable<void> Gate::forward(http::Request& req, http::Exchange& ex, Exch
   http::ClientRequest up{req.method(), req.target(), 11};
   for (const auto& field : req) {
     auto name = field.name_string();
-    if (is_hop_by_hop(name) || listed_in_connection(req, name) || boost::beast::iequals(name, kIdentityHeader))
-      continue;
+    if (is_hop_by_hop(name) || listed_in_connection(req, name) || names_identity(name)) continue;
     if (!config_.keep_authorization && field.name() == bhttp::field::authorization) continue;
     if (field.name() == bhttp::field::content_length) continue;
     up.insert(name, field.value());
@@ -313,6 +390,8 @@ asio::awaitable<void> Gate::forward(http::Request& req, http::Exchange& ex, Exch
   state.client_gone = gone;
   http::ResponseParser parser;
   parser.header_limit(64 << 10);
+  const bool head_request = req.method() == bhttp::verb::head;
+  parser.skip(head_request);  // the answer to HEAD has no body, whatever its headers say
   if (auto ec = co_await conn.read_header(parser, response_deadline)) {
     if (*gone) co_return abandon(state);
     if (ec == boost::beast::error::timeout)
@@ -327,7 +406,7 @@ asio::awaitable<void> Gate::forward(http::Request& req, http::Exchange& ex, Exch
   const bool json_body = head[bhttp::field::content_type].starts_with("application/json");
   // A JSON answer is read whole (bounded) even when chunked: the gate must see which calls it
   // answers. Event streams and other chunked bodies pass through as they come.
-  if (sse || (!json_body && !parser.content_length() && parser.chunked())) {
+  if (!head_request && (sse || (!json_body && !parser.content_length() && parser.chunked()))) {
     http::StreamHead out{head.result(), version};
     for (const auto& field : head)
       if (!is_hop_by_hop(field.name_string()) && field.name() != bhttp::field::content_length &&
@@ -355,7 +434,9 @@ asio::awaitable<void> Gate::forward(http::Request& req, http::Exchange& ex, Exch
   }
 
   parser.body_limit(kMaxBufferedResponse);
-  if (auto ec = co_await conn.read_rest(parser, response_deadline)) {
+  boost::system::error_code ec;
+  if (!parser.is_done()) ec = co_await conn.read_rest(parser, response_deadline);
+  if (ec) {
     if (*gone) co_return abandon(state);
     if (ec == bhttp::error::body_limit) co_return co_await fail(ErrorCode::upstream_protocol, "response too large");
     co_return co_await fail(ErrorCode::unavailable, "the local MCP server closed the connection");
@@ -391,10 +472,11 @@ asio::awaitable<void> Gate::stream_events(http::Exchange& ex, http::ClientConnec
   std::vector<std::string> events;
   // Denied elements of a batch are answered first, as events of this stream.
   for (auto& d : state.denied) {
-    std::string event = "event: message\ndata: " + d.dump() + "\n\n";
+    std::string event = message_event(d);
     if (!co_await ex.write_chunk(event)) co_return;
   }
   bool client_gone = false;
+  bool too_large = false;
   for (;;) {
     auto& chunk = parser.get().body();
     if (!chunk.empty()) {
@@ -411,6 +493,7 @@ asio::awaitable<void> Gate::stream_events(http::Exchange& ex, http::ClientConnec
       if (client_gone) break;
       if (!ok) {
         log::warn("event_too_large", {{"server", config_.name}});
+        too_large = true;
         break;
       }
     }
@@ -418,6 +501,24 @@ asio::awaitable<void> Gate::stream_events(http::Exchange& ex, http::ClientConnec
     if (auto ec = co_await conn.read_some(parser, Clock::now() + config_.stream_idle_timeout)) break;
   }
   if (client_gone || (state.client_gone && *state.client_gone)) co_return abandon(state);
+  if (too_large) {
+    // A cut event would reach the caller as a broken or different message: the rest of the
+    // answer is dropped with the connection, and the calls still owed get an error instead
+    // (counted as upstream_protocol_error), or the stream says why it ends.
+    conn.reusable = false;
+    const auto code = ErrorCode::upstream_protocol;
+    const std::string message = "an event of the local MCP server's answer is too large";
+    std::string errors;
+    for (auto& [id, entry] : state.pending->entries) {
+      if (entry.call) entry.call->finish(outcome_label(code), code_name(code));
+      errors += message_event(rpc_error(json::parse(id), code, message));
+    }
+    if (errors.empty()) errors = message_event(rpc_error(nullptr, code, message));
+    state.pending->entries.clear();
+    co_await ex.write_chunk(errors);
+    co_await ex.end_stream();
+    co_return;
+  }
   conn.reusable = parser.is_done() && parser.keep_alive() && framer.pending() == 0;
   if (auto rest = framer.take_rest(); !rest.empty()) co_await ex.write_chunk(rest);
   // Answers still owed may come on another stream (a resumed one): keep them there.

@@ -1,10 +1,12 @@
 // The inbound gate: the only way MCP traffic enters the pod. For every request on every path
-// (POST, GET, DELETE; /mcp, and /sse + /messages for legacy servers): authenticate the caller,
-// authorize each JSON-RPC request by caller and tool (batches element by element; a denied call
-// gets a JSON-RPC error and never reaches the server), forward to the local server with the
-// verified identity in X-MCP-Client-Identity (any incoming copy removed, hop-by-hop headers and,
-// unless configured, Authorization removed), and stream the answer back event by event,
-// rewriting only what must change (tools/list filtered to what the caller may call).
+// (POST, GET, HEAD, DELETE, with a path as target; /mcp, and /sse + /messages for legacy servers;
+// other methods 405, other targets 400): authenticate the caller, authorize each JSON-RPC request
+// and notification by caller and tool (batches element by element; a denied call gets a JSON-RPC
+// error and never reaches the server; a body that is not JSON-RPC, or whose objects repeat a key,
+// is refused whole), forward to the local server with the verified identity in
+// X-MCP-Client-Identity (any incoming copy in any spelling, X-Forwarded-Client-Cert, hop-by-hop
+// headers and, unless configured, Authorization removed), and stream the answer back event by
+// event, rewriting only what must change (tools/list filtered to what the caller may call).
 // Logs case_id, caller, tool, outcome and duration at tool entry and exit. Single-threaded.
 #pragma once
 

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string_view>
 
 namespace mcp_sidecar::mcp {
@@ -21,6 +22,12 @@ enum class MessageKind { request, notification, result, error, invalid };
 
 // What a parsed JSON value is, as a JSON-RPC 2.0 message (batches are arrays; classify an element).
 MessageKind classify(const json& message);
+
+// `text` parsed as parse_json does (bounded depth, no exceptions, nullopt when malformed);
+// `duplicate_keys` tells whether an object in it repeats a key. JSON leaves the meaning of that
+// open (nlohmann keeps the last value, other parsers the first), so a proxy that checks messages
+// must not pass on such text as it came.
+std::optional<json> parse_message(std::string_view text, bool& duplicate_keys);
 
 // True for the id types JSON-RPC allows in requests (string or integer; MCP forbids null).
 bool valid_id(const json& id);
