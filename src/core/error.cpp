@@ -63,10 +63,15 @@ int jsonrpc_code(ErrorCode code) { return mapping(code).jsonrpc; }
 std::string_view code_name(ErrorCode code) { return mapping(code).name; }
 std::string_view outcome_label(ErrorCode code) { return mapping(code).outcome; }
 
+int retry_after(const Error& error) {
+  if (error.retry_after_seconds > 0) return error.retry_after_seconds;
+  return http_status(error.code) == 503 ? 1 : 0;
+}
+
 nlohmann::json error_body(const Error& error) {
   nlohmann::json body = {{"code", code_name(error.code)}, {"message", error.message}};
   if (!error.detail.is_null()) body["upstream_error"] = error.detail;
-  if (error.retry_after_seconds > 0) body["retry_after_seconds"] = error.retry_after_seconds;
+  if (int seconds = retry_after(error)) body["retry_after_seconds"] = seconds;
   return {{"error", std::move(body)}};
 }
 

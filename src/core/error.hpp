@@ -39,7 +39,7 @@ struct Error {
   ErrorCode code = ErrorCode::internal;
   std::string message;
   nlohmann::json detail = nullptr;
-  int retry_after_seconds = 0;  // set for unavailable/overloaded
+  int retry_after_seconds = 0;  // when known (an unavailable pool's backoff); see retry_after()
   bool not_delivered = false;   // provably never reached the upstream: safe to send again
 };
 
@@ -48,6 +48,10 @@ int jsonrpc_code(ErrorCode code);
 std::string_view code_name(ErrorCode code);
 // The `outcome` label of mcp_sidecar_calls_total for a call that failed with `code`.
 std::string_view outcome_label(ErrorCode code);
+// The Retry-After (seconds) of an answer carrying `error`: the error's own when it knows one
+// (an unavailable pool's backoff, also for the refusal that made it give up), else 1 s for
+// every 503; 0: none.
+int retry_after(const Error& error);
 
 // The JSON error body of the REST API: {"error": {"code": ..., "message": ..., ...}}.
 nlohmann::json error_body(const Error& error);

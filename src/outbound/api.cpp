@@ -17,7 +17,7 @@ constexpr std::string_view kClientCapabilitiesHeader = "X-MCP-Client-Capabilitie
 asio::awaitable<void> respond_error(http::Exchange& ex, Error error, unsigned version, std::string_view case_id_header,
                                     std::string_view case_id) {
   auto res = http::make_json_response(http_status(error.code), error_body(error), version);
-  if (error.retry_after_seconds > 0) res.set(bhttp::field::retry_after, std::to_string(error.retry_after_seconds));
+  if (int seconds = retry_after(error)) res.set(bhttp::field::retry_after, std::to_string(seconds));
   if (error.code == ErrorCode::method_not_allowed) res.set(bhttp::field::allow, "GET, POST");
   if (!case_id.empty()) res.set(case_id_header, case_id);
   co_await ex.respond(std::move(res));

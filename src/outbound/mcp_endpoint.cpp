@@ -178,10 +178,10 @@ Answer McpEndpoint::failure(const Caller& caller, const json& id, const Error& e
     // 504, ...); a session client a JSON-RPC error on its session, with the same data.
     a.status = caller.modern() ? static_cast<unsigned>(http_status(e.code)) : 200;
     json data = {{"code", code_name(e.code)}};
-    if (e.retry_after_seconds > 0) data["retry_after_seconds"] = e.retry_after_seconds;
+    if (int seconds = retry_after(e)) data["retry_after_seconds"] = seconds;
     a.message = mcp::make_error(id, jsonrpc_code(e.code), e.message, std::move(data));
   }
-  if (e.retry_after_seconds > 0) a.headers.emplace_back("Retry-After", std::to_string(e.retry_after_seconds));
+  if (int seconds = retry_after(e)) a.headers.emplace_back("Retry-After", std::to_string(seconds));
   return a;
 }
 
