@@ -71,6 +71,7 @@ class BasicClientConnection final : public ClientConnection {
 
   asio::awaitable<error_code> write(ClientRequest& req, TimePoint deadline) override {
     lowest().expires_at(deadline);
+    response_started_ = false;
     if (req.chunked()) {
       auto [ec, n] = co_await bhttp::async_write(stream_, req, use_tuple);
       co_return ec;
@@ -82,6 +83,8 @@ class BasicClientConnection final : public ClientConnection {
   asio::awaitable<error_code> read_header(ResponseParser& parser, TimePoint deadline) override {
     lowest().expires_at(deadline);
     auto [ec, n] = co_await bhttp::async_read_header(stream_, buffer_, parser, use_tuple);
+    // A head is parsed only once whole: bytes of a partial one wait in the buffer.
+    response_started_ = !ec || parser.got_some() || buffer_.size() > 0;
     co_return ec;
   }
   asio::awaitable<error_code> read_some(ResponseParser& parser, TimePoint deadline) override {
@@ -95,12 +98,15 @@ class BasicClientConnection final : public ClientConnection {
     co_return ec;
   }
   void close() override {
-    // Closing without a TLS close_notify would mark the session "bad" and spoil resumption;
-    // the connection carries nothing more, so say it was shut down cleanly.
-    if (SSL* ssl = tls()) SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    keep_tls_session();
     error_code ignored;
+    lowest().socket().set_option(tcp::socket::linger(false, 0), ignored);
     lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
     lowest().close();
+  }
+  void abort() override {
+    keep_tls_session();
+    lowest().close();  // SO_LINGER 0, set at connect
   }
   SSL* tls() override {
     if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) return stream_.native_handle();
@@ -116,12 +122,27 @@ class BasicClientConnection final : public ClientConnection {
     if (n < 0) return !(errno == EAGAIN || errno == EWOULDBLOCK);  // reset or other error
     return true;                                                   // data we did not ask for
   }
+  bool response_started() const override { return response_started_; }
 
  private:
   beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+  // Closing without a TLS close_notify would mark the session "bad" and spoil resumption;
+  // the session itself is sound, so say the connection was shut down cleanly.
+  void keep_tls_session() {
+    if (SSL* ssl = tls()) SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  }
   Stream stream_;
   beast::flat_buffer buffer_;
+  bool response_started_ = false;
 };
+
+// Whether a TLS session may be offered for resumption: not once its server certificate has
+// expired, so that the full handshake checks the certificate the server has now (Go's client
+// refuses such a session too). A resumed handshake carries no certificate to verify.
+bool resumable(SSL_SESSION* session) {
+  X509* peer = SSL_SESSION_get0_peer(session);
+  return peer && X509_cmp_current_time(X509_get0_notAfter(peer)) > 0;
+}
 
 }  // namespace
 
@@ -148,7 +169,7 @@ void ConnectionPool::close_all() {
 
 void ConnectionPool::abort_inflight() {
   aborted_ = true;
-  for (auto* c : leased_) c->close();
+  for (auto* c : leased_) c->abort();
   freed_.notify_all();
 }
 
@@ -196,11 +217,17 @@ asio::awaitable<void> ConnectionPool::sweep() {
   if (*alive) sweeping_ = false;
 }
 
-asio::awaitable<Result<ConnectionPool::Lease>> ConnectionPool::acquire(TimePoint deadline) {
+asio::awaitable<Result<ConnectionPool::Lease>> ConnectionPool::acquire(TimePoint deadline, bool fresh) {
   for (;;) {
     if (closed_) co_return make_error(ErrorCode::cancelled, "the sidecar is shutting down");
     auto now = Clock::now();
-    while (!idle_.empty()) {
+    if (fresh && open_ >= options_.max_connections && !idle_.empty()) {
+      // Room for the new connection: the least recently used idle one goes.
+      idle_.front()->close();
+      idle_.erase(idle_.begin());
+      --open_;
+    }
+    while (!fresh && !idle_.empty()) {
       auto conn = std::move(idle_.back());
       idle_.pop_back();
       // A connection (or resumable session) made with an older client certificate would speak
@@ -235,9 +262,9 @@ asio::awaitable<Result<ConnectionPool::Lease>> ConnectionPool::acquire(TimePoint
 asio::awaitable<Result<std::unique_ptr<ClientConnection>>> ConnectionPool::connect(TimePoint deadline) {
   auto connect_deadline = std::min(deadline, Clock::now() + options_.connect_timeout);
   auto fail = [&](ErrorCode code, std::string message) {
-    if (on_connect_) on_connect_("error");
     Error e{code, std::move(message)};
     e.not_delivered = true;
+    if (on_connect_) on_connect_("error", &e);
     return e;
   };
 
@@ -279,8 +306,10 @@ asio::awaitable<Result<std::unique_ptr<ClientConnection>>> ConnectionPool::conne
     co_return fail(ErrorCode::unavailable, "cannot connect to upstream: " + cec.message());
   }
   stream.socket().set_option(tcp::no_delay(true), ec);
+  // Beast closes a connection whose deadline passed: that close must be a reset (see abort()).
+  stream.socket().set_option(tcp::socket::linger(true, 0), ec);
   if (!url_.tls) {
-    if (on_connect_) on_connect_("ok");
+    if (on_connect_) on_connect_("ok", nullptr);
     co_return std::unique_ptr<ClientConnection>(
         std::make_unique<BasicClientConnection<beast::tcp_stream>>(std::move(stream)));
   }
@@ -291,9 +320,9 @@ asio::awaitable<Result<std::unique_ptr<ClientConnection>>> ConnectionPool::hands
                                                                                      TimePoint deadline) {
   using TlsStream = beast::ssl_stream<beast::tcp_stream>;
   auto fail = [&](std::string message) {
-    if (on_connect_) on_connect_("tls_error");
     Error e{ErrorCode::unavailable, std::move(message)};
     e.not_delivered = true;
+    if (on_connect_) on_connect_("tls_error", &e);
     return e;
   };
   auto context = options_.tls.context ? options_.tls.context() : nullptr;
@@ -313,6 +342,7 @@ asio::awaitable<Result<std::unique_ptr<ClientConnection>>> ConnectionPool::hands
     else
       SSL_set1_host(ssl, name.c_str());
   }
+  if (tls_session_ && !resumable(tls_session_.get())) tls_session_.reset();
   if (tls_session_ && tls_session_credentials_ == context) SSL_set_session(ssl, tls_session_.get());
   beast::get_lowest_layer(tls_stream).expires_at(deadline);
   auto [hec] = co_await tls_stream.async_handshake(asio::ssl::stream_base::client, use_tuple);
@@ -327,7 +357,7 @@ asio::awaitable<Result<std::unique_ptr<ClientConnection>>> ConnectionPool::hands
     if (std::find(names.begin(), names.end(), options_.tls.expect_identity) == names.end())
       co_return fail("upstream certificate does not carry the expected identity");
   }
-  if (on_connect_) on_connect_(SSL_session_reused(ssl) ? "tls_resumed" : "tls");
+  if (on_connect_) on_connect_(SSL_session_reused(ssl) ? "tls_resumed" : "tls", nullptr);
   auto conn = std::make_unique<BasicClientConnection<TlsStream>>(std::move(tls_stream));
   conn->credentials = std::move(context);
   co_return std::unique_ptr<ClientConnection>(std::move(conn));

@@ -48,8 +48,8 @@ std::optional<Url> parse_url(std::string_view text);
 std::optional<std::string> same_origin_target(const Url& base, std::string_view reference);
 
 // One kept-alive connection to an upstream (plain TCP now; TLS is a second implementation).
-// Every operation takes a deadline; when it passes, the connection is closed and the operation
-// fails with beast::error::timeout.
+// Every operation takes a deadline; when it passes, the connection is reset (as abort() does)
+// and the operation fails with beast::error::timeout.
 class ClientConnection {
  public:
   virtual ~ClientConnection() = default;
@@ -58,9 +58,19 @@ class ClientConnection {
   // Reads whatever body bytes are available next (at least one), appending to parser body.
   virtual asio::awaitable<error_code> read_some(ResponseParser& parser, TimePoint deadline) = 0;
   virtual asio::awaitable<error_code> read_rest(ResponseParser& parser, TimePoint deadline) = 0;
+  // Closes the connection (a FIN).
   virtual void close() = 0;
+  // Resets the connection (SO_LINGER 0), for an exchange given up on (the caller left, the
+  // sidecar is shutting down): what the kernel still holds of the request is dropped instead
+  // of reaching the server once a partition heals, after the caller was told it failed. A
+  // deadline that passes closes the connection this way too.
+  virtual void abort() = 0;
   // A non-blocking peek: true when the peer has closed or reset the connection.
   virtual bool peer_closed() = 0;
+  // After a failed read_header: whether any byte of the response had arrived. A reused
+  // connection that ended with none was most likely closed by the server as we reused it,
+  // with our request unread (RFC 9112 9.3.1).
+  virtual bool response_started() const = 0;
   // The TLS connection, or null for plain TCP.
   virtual SSL* tls() { return nullptr; }
 
@@ -105,18 +115,20 @@ class ConnectionPool {
     std::unique_ptr<ClientConnection> conn_;
   };
 
-  // `on_connect(outcome)` is told about every connection attempt (for metrics): ok, error,
-  // tls (a full TLS handshake), tls_resumed, tls_error.
-  using ConnectHook = std::function<void(std::string_view outcome)>;
+  // `on_connect(outcome, failure)` is told about every connection attempt: its outcome (ok,
+  // error, tls (a full TLS handshake), tls_resumed, tls_error) and, when it failed, why.
+  using ConnectHook = std::function<void(std::string_view outcome, const Error* failure)>;
   ConnectionPool(asio::any_io_executor ex, Url url, Options options, ConnectHook on_connect = {});
   ~ConnectionPool();
   ConnectionPool(const ConnectionPool&) = delete;
   ConnectionPool& operator=(const ConnectionPool&) = delete;
 
-  // A connection for one exchange. Errors: unavailable (resolve/connect failed; never reached
-  // the server), overloaded (out of file descriptors), timeout (deadline passed while waiting).
-  asio::awaitable<Result<Lease>> acquire(TimePoint deadline);
-  // Shutdown after the grace period: closes the connections of exchanges still in flight (their
+  // A connection for one exchange: an idle one if any, unless `fresh` (for a request sent again
+  // after a reused connection died under it). Errors: unavailable (resolve/connect failed; never
+  // reached the server), overloaded (out of file descriptors), timeout (deadline passed while
+  // waiting).
+  asio::awaitable<Result<Lease>> acquire(TimePoint deadline, bool fresh = false);
+  // Shutdown after the grace period: resets the connections of exchanges still in flight (their
   // users see an I/O error and check aborted()). New leases still work, for the DELETEs.
   void abort_inflight();
   bool aborted() const { return aborted_; }

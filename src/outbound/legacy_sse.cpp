@@ -64,7 +64,8 @@ class LegacySseSession final : public UpstreamSession, public std::enable_shared
 
     if (options.cancel && options.cancel->requested())
       co_return make_error(ErrorCode::cancelled, "the caller cancelled the request");
-    auto sent = co_await post(mcp::make_request(id, method, params), options.deadline, options.case_id);
+    auto sent =
+        co_await post(mcp::make_request(id, method, params), options.deadline, options.case_id, options.idempotent);
     if (!sent) co_return std::move(sent).error();
     bool cancelled = false;
     if (options.cancel) {
@@ -86,7 +87,7 @@ class LegacySseSession final : public UpstreamSession, public std::enable_shared
   }
 
   asio::awaitable<Result<void>> notify(std::string_view method, const json& params, TimePoint deadline) override {
-    auto r = co_await post(mcp::make_notification(method, params), deadline, std::string_view());
+    auto r = co_await post(mcp::make_notification(method, params), deadline, std::string_view(), true);
     if (!r) co_return std::move(r).error();
     co_return Result<void>{};
   }
@@ -122,7 +123,7 @@ class LegacySseSession final : public UpstreamSession, public std::enable_shared
     asio::co_spawn(
         pool_.executor(), [self = shared_from_this()] { return self->pump(); }, asio::detached);
 
-    const RpcOptions options{.deadline = deadline};
+    const RpcOptions options{.deadline = deadline, .idempotent = true};
     auto reply = co_await request("initialize", wire::initialize_params(settings_), options);
     if (!reply) co_return std::move(reply).error();
     if (auto applied = wire::apply_initialize(reply.value(), info_, true); !applied) co_return applied;
@@ -287,35 +288,52 @@ class LegacySseSession final : public UpstreamSession, public std::enable_shared
     }
   }
 
-  // POSTs one message to the announced endpoint; the server acknowledges it with 202.
-  asio::awaitable<Result<void>> post(json message, TimePoint deadline, std::string_view case_id) {
-    auto lease = co_await pool_.acquire(deadline);
-    if (!lease) co_return std::move(lease).error();
-    auto& conn = *lease.value();
+  // POSTs one message to the announced endpoint; the server acknowledges it with 202. Sent
+  // once more on a fresh connection when a reused one dies under it before it provably arrived
+  // (the write failed), or, when `repeatable`, before any byte of the acknowledgement (as
+  // streamable_http.cpp does, RFC 9112 9.3.1).
+  asio::awaitable<Result<void>> post(json message, TimePoint deadline, std::string_view case_id, bool repeatable) {
     auto req = build(bhttp::verb::post, endpoint_, message.dump(), case_id);
-    if (auto ec = co_await conn.write(req, deadline)) {
-      if (pool_.aborted()) co_return make_error(ErrorCode::cancelled, "the sidecar is shutting down");
-      co_return not_delivered(ec == boost::beast::error::timeout ? ErrorCode::timeout : ErrorCode::unavailable,
-                              "upstream connection failed sending the request");
+    for (bool fresh = false;; fresh = true) {
+      auto lease = co_await pool_.acquire(deadline, fresh);
+      if (!lease) co_return std::move(lease).error();
+      auto& conn = *lease.value();
+      const bool may_resend = lease->reused() && !fresh;
+      if (auto ec = co_await conn.write(req, deadline)) {
+        if (pool_.aborted()) co_return make_error(ErrorCode::cancelled, "the sidecar is shutting down");
+        const bool timeout = ec == boost::beast::error::timeout;
+        if (!timeout && may_resend) continue;
+        co_return not_delivered(timeout ? ErrorCode::timeout : ErrorCode::unavailable,
+                                "upstream connection failed sending the request");
+      }
+      http::ResponseParser parser;
+      parser.header_limit(64 << 10);
+      parser.body_limit(kErrorBodyLimit);
+      if (auto ec = co_await conn.read_header(parser, deadline)) {
+        if (may_resend && repeatable && !conn.response_started() && ec != boost::beast::error::timeout &&
+            !pool_.aborted())
+          continue;
+        co_return post_failure(ec);
+      }
+      if (auto ec = co_await conn.read_rest(parser, deadline)) co_return post_failure(ec);
+      conn.reusable = parser.keep_alive();
+      co_return accepted(parser.get().result_int());
     }
-    http::ResponseParser parser;
-    parser.header_limit(64 << 10);
-    parser.body_limit(kErrorBodyLimit);
-    if (auto ec = co_await conn.read_header(parser, deadline)) co_return post_failure(ec);
-    if (auto ec = co_await conn.read_rest(parser, deadline)) co_return post_failure(ec);
-    conn.reusable = parser.keep_alive();
-    const unsigned status = parser.get().result_int();
-    if (status == 200 || status == 202) co_return Result<void>{};
+  }
+
+  // What the status of a POST's acknowledgement means.
+  Result<void> accepted(unsigned status) {
+    if (status == 200 || status == 202) return Result<void>{};
     const std::string code = "(HTTP " + std::to_string(status) + ")";
     if (status == 404) {
       // The server no longer knows this session: it did not run the message.
       lose("session_gone");
-      co_return not_delivered(ErrorCode::unavailable, "upstream session expired " + code);
+      return not_delivered(ErrorCode::unavailable, "upstream session expired " + code);
     }
     if (status == 401 || status == 403)
-      co_return make_error(ErrorCode::upstream_protocol, "upstream refused the sidecar's credentials " + code);
-    if (status >= 500) co_return make_error(ErrorCode::unavailable, "upstream failed " + code);
-    co_return make_error(ErrorCode::upstream_protocol, "upstream refused the message " + code);
+      return make_error(ErrorCode::upstream_protocol, "upstream refused the sidecar's credentials " + code);
+    if (status >= 500) return make_error(ErrorCode::unavailable, "upstream failed " + code);
+    return make_error(ErrorCode::upstream_protocol, "upstream refused the message " + code);
   }
 
   Error post_failure(const boost::system::error_code& ec) {
@@ -329,7 +347,7 @@ class LegacySseSession final : public UpstreamSession, public std::enable_shared
     asio::co_spawn(
         pool_.executor(),
         [self = shared_from_this(), message = std::move(message)]() -> asio::awaitable<void> {
-          auto r = co_await self->post(message, Clock::now() + kBackgroundTimeout, std::string_view());
+          auto r = co_await self->post(message, Clock::now() + kBackgroundTimeout, std::string_view(), true);
           if (!r) log::debug("upstream_send_failed", {{"error", r.error().message}});
         },
         asio::detached);

@@ -81,6 +81,11 @@ struct RpcOptions {
   // (this client declared no capabilities).
   std::function<void(const json&, Reply)> on_request;
   Cancellation* cancel = nullptr;
+  // Running it twice is harmless (initialize, ping, discovery, lists, a tool annotated
+  // idempotentHint or readOnlyHint): an answer lost with its connection earns one more send
+  // (Upstream::rpc), and a request a reused kept-alive connection took down with it before
+  // any byte of the answer is sent again on a fresh connection (the transport).
+  bool idempotent = false;
 };
 
 // One MCP session with an upstream: opened once, carries many concurrent requests (each on its
@@ -95,7 +100,8 @@ class UpstreamSession {
   virtual asio::awaitable<Result<json>> request(std::string_view method, const json& params,
                                                 const RpcOptions& options) = 0;
   virtual asio::awaitable<Result<void>> notify(std::string_view method, const json& params, TimePoint deadline) = 0;
-  // Ends the session (DELETE on Streamable HTTP); best effort, never throws.
+  // Ends the session (DELETE on Streamable HTTP, after the requests in flight on it ended, so
+  // their answers are not cut), within `deadline`; best effort, never throws.
   virtual asio::awaitable<void> close(TimePoint deadline) = 0;
 
   // False once the transport learned the session is gone (404) or broken: the pool evicts it.

@@ -118,6 +118,10 @@ asio::awaitable<void> SessionPool::fill(std::size_t i) {
       unavailable_ = false;
       log::debug("session_opened",
                  {{"server", options_.server}, {"slot", i}, {"protocol_version", session->info().protocol_version}});
+      // The upstream answers again: slots whose cycle gave up try again now, not at the next
+      // heartbeat (there may be none) or the next call that finds nothing ready.
+      for (std::size_t j = 0; j < slots_.size(); ++j)
+        if (slots_[j].state == SlotState::failed) start_fill(j);
       break;
     }
     if (metrics_) metrics_->session_opens_total.Add({{"server", options_.server}, {"outcome", "error"}}).Increment();
@@ -217,25 +221,51 @@ asio::awaitable<Result<std::shared_ptr<PooledSession>>> SessionPool::acquire(Tim
 void SessionPool::evict(const std::shared_ptr<PooledSession>& pooled, std::string_view reason) {
   auto& slot = slots_[pooled->slot];
   if (slot.pooled != pooled) return;  // already replaced
+  retire(pooled->slot, reason);
+  start_fill(pooled->slot);
+  update_gauges();
+}
+
+void SessionPool::mark_unreachable(const Error& why) {
+  if (!started_ || closing_) return;
+  const auto now = Clock::now();
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    auto& slot = slots_[i];
+    if (slot.state == SlotState::ready) retire(i, "unreachable");
+    if (slot.state != SlotState::empty) continue;  // opening or in backoff: its cycle decides
+    slot.state = SlotState::failed;
+    slot.failed_at = now;
+    slot.last_error = why;
+  }
+  if (!unavailable_) {
+    unavailable_ = true;
+    log::warn("upstream_unavailable", {{"server", options_.server}, {"error", why.message}});
+  }
+  update_gauges();
+  changed_.notify_all();
+}
+
+void SessionPool::retire(std::size_t i, std::string_view reason) {
+  auto& slot = slots_[i];
+  auto session = slot.pooled->session;
   slot.pooled.reset();
   slot.state = SlotState::empty;
   if (metrics_)
     metrics_->session_evictions_total.Add({{"server", options_.server}, {"reason", std::string(reason)}}).Increment();
   warnings_.warn("evict:" + options_.server, "session_evicted",
-                 {{"server", options_.server}, {"slot", pooled->slot}, {"reason", reason}});
-  // The old session is closed in the background (no DELETE if the server already forgot it).
+                 {{"server", options_.server}, {"slot", i}, {"reason", reason}});
+  // Closed in the background: a DELETE, unless the server already forgot it; never a wait for
+  // the caller that found it broken.
   ++tasks_;
   asio::co_spawn(
       ex_,
-      [this, alive = alive_, session = pooled->session]() -> asio::awaitable<void> {
+      [this, alive = alive_, session = std::move(session)]() -> asio::awaitable<void> {
         co_await session->close(Clock::now() + std::chrono::seconds(2));
         if (!*alive) co_return;
         --tasks_;
         changed_.notify_all();
       },
       asio::detached);
-  start_fill(pooled->slot);
-  update_gauges();
 }
 
 asio::awaitable<void> SessionPool::close(TimePoint deadline) {

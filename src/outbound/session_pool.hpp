@@ -1,7 +1,8 @@
 // A pool of N sessions to one upstream: lazy fill on first use, round-robin over ready
 // sessions, eviction with a replacement opened in the background, exponential backoff with full
 // jitter between failed opens, and "unavailable" (fail fast, Retry-After) once a fill cycle has
-// used up its attempts; the next acquire starts a new cycle, so the pool is never dead for good.
+// used up its attempts or the upstream is found unreachable; the next acquire starts a new
+// cycle, so the pool is never dead for good.
 // Randomness and the backoff wait are injected so tests are exact. Single-threaded.
 #pragma once
 
@@ -54,6 +55,11 @@ class SessionPool {
 
   // Takes a session out of rotation (if still in it) and opens a replacement in the background.
   void evict(const std::shared_ptr<PooledSession>& session, std::string_view reason);
+  // The upstream cannot be reached (its connections keep failing, `why`): the ready sessions
+  // leave rotation and the pool is unavailable, as if every fill cycle had used up its
+  // attempts, until a new cycle (the next call, or the heartbeat) opens a session. Fill cycles
+  // under way run on. No-op before the first call.
+  void mark_unreachable(const Error& why);
 
   // Stops refills and closes every session (DELETE), waiting up to `deadline`.
   asio::awaitable<void> close(TimePoint deadline);
@@ -80,6 +86,8 @@ class SessionPool {
   };
 
   void start_fill(std::size_t slot);
+  // Takes the slot's session out of rotation: counted, and closed in the background.
+  void retire(std::size_t slot, std::string_view reason);
   asio::awaitable<void> fill(std::size_t slot);
   asio::awaitable<void> backoff_sleep(milliseconds delay);
   void update_gauges();

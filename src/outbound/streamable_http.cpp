@@ -46,11 +46,12 @@ struct Pending {
   std::optional<long> retry_ms;
 };
 
-// While a request is on `conn`, cancelling it closes the connection, so its read fails at once.
+// While a request is on `conn`, cancelling it resets the connection, so its read fails at once
+// and what is unsent of it is dropped.
 struct ArmedCancel {
   Cancellation* cancel;
   ArmedCancel(Cancellation* c, http::ClientConnection& conn) : cancel(c) {
-    if (cancel) cancel->arm([&conn] { conn.close(); });
+    if (cancel) cancel->arm([&conn] { conn.abort(); });
   }
   ~ArmedCancel() {
     if (cancel) cancel->disarm();
@@ -62,14 +63,15 @@ struct ArmedCancel {
 class StreamableHttpSession final : public UpstreamSession, public std::enable_shared_from_this<StreamableHttpSession> {
  public:
   StreamableHttpSession(http::ConnectionPool& pool, const TransportSettings& settings, Era era)
-      : pool_(pool), settings_(settings), stateless_(era == Era::stateless) {
+      : pool_(pool), settings_(settings), stateless_(era == Era::stateless), quiet_(pool.executor()) {
     info_.era = stateless_ ? Era::stateless : Era::sessions;
     if (stateless_) info_.protocol_version = std::string(mcp::kStatelessRevision);
   }
 
   asio::awaitable<Result<void>> open(TimePoint deadline) override {
     if (stateless_) co_return co_await discover(deadline);
-    const RpcOptions options{.deadline = deadline};
+    // A server that got initialize twice keeps one session too many, until it expires.
+    const RpcOptions options{.deadline = deadline, .idempotent = true};
     auto reply =
         co_await exchange(mcp::make_request(next_id_++, "initialize", wire::initialize_params(settings_)), options);
     if (!reply) co_return std::move(reply).error();
@@ -121,16 +123,25 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     if (closed_) co_return;
     closed_ = true;
     if (standalone_) standalone_->close();
-    if (stateless_ || info_.session_id.empty() || !alive_) co_return;
-    auto lease = co_await pool_.acquire(deadline);
-    if (!lease) co_return;
+    // A session the server forgot (404) has nothing to end; one lost with a broken connection
+    // most likely lives on there.
+    if (stateless_ || info_.session_id.empty() || failure_reason_ == "session_gone") co_return;
+    while (exchanges_ > 0)
+      if (!co_await quiet_.wait_until(deadline) && Clock::now() >= deadline) co_return;
     auto req = build(bhttp::verb::delete_, {}, {});
-    if (auto ec = co_await (*lease)->write(req, deadline)) co_return;
-    http::ResponseParser parser;
-    parser.body_limit(kErrorBodyLimit);
-    if (auto ec = co_await (*lease)->read_header(parser, deadline)) co_return;
-    if (auto ec = co_await (*lease)->read_rest(parser, deadline)) co_return;
-    (*lease)->reusable = parser.keep_alive();
+    for (bool fresh = false;; fresh = true) {
+      auto lease = co_await pool_.acquire(deadline, fresh);
+      if (!lease) co_return;
+      auto& conn = *lease.value();
+      http::ResponseParser parser;
+      parser.body_limit(kErrorBodyLimit);
+      auto ec = co_await conn.write(req, deadline);
+      if (!ec) ec = co_await conn.read_header(parser, deadline);
+      if (!ec) ec = co_await conn.read_rest(parser, deadline);
+      if (!ec) conn.reusable = parser.keep_alive();
+      // DELETE is idempotent: one more try when a kept-alive connection died under it.
+      if (!ec || fresh || !lease->reused() || is_timeout(ec) || conn.response_started()) co_return;
+    }
   }
 
   bool alive() const override { return alive_; }
@@ -143,7 +154,7 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
 
   // 2026-07-28: opening a "session" is asking the server what it speaks.
   asio::awaitable<Result<void>> discover(TimePoint deadline) {
-    const RpcOptions options{.deadline = deadline};
+    const RpcOptions options{.deadline = deadline, .idempotent = true};
     auto reply = co_await request("server/discover", json::object(), options);
     if (!reply) co_return std::move(reply).error();
     const json& msg = reply.value();
@@ -213,6 +224,13 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
   asio::awaitable<Result<json>> exchange(json message, const RpcOptions& options) {
     const bool is_request = message.contains("id");
     Pending p{is_request ? message["id"] : json(), options.deadline, options};
+    struct Counted {  // close() waits for the exchanges in flight
+      StreamableHttpSession& s;
+      explicit Counted(StreamableHttpSession& session) : s(session) { ++s.exchanges_; }
+      ~Counted() {
+        if (--s.exchanges_ == 0) s.quiet_.notify_all();
+      }
+    } counted(*this);
     auto result = co_await post(std::move(message), p);
     const bool cancelled = !result && options.cancel && options.cancel->requested();
     if (cancelled) result = Error{ErrorCode::cancelled, "the caller cancelled the request"};  // never resent
@@ -225,34 +243,52 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     co_return result;
   }
 
+  // Posts one message and reads its answer. A server may close a kept-alive connection just as
+  // we reuse it: what it then never read is sent once more on a fresh connection (RFC 9112
+  // 9.3.1), when it provably never arrived whole (the write failed) or when it may safely
+  // arrive twice (a notification, a reply, a request marked idempotent) and the connection
+  // ended before any byte of the answer. Anything else lost that way may have run: it fails.
   asio::awaitable<Result<json>> post(json message, Pending& p) {
-    auto lease_result = co_await pool_.acquire(p.deadline);
-    if (!lease_result) co_return std::move(lease_result).error();
-    auto& lease = lease_result.value();
-    auto& conn = *lease;
-    if (p.options.cancel && p.options.cancel->requested())
-      co_return make_error(ErrorCode::cancelled, "the caller cancelled the request");
-    ArmedCancel armed(p.options.cancel, conn);
     const bool initializing = info_.protocol_version.empty();
     const bool expect_reply = !p.id.is_null();
-
+    const bool repeatable = !expect_reply || p.options.idempotent;
     auto req = build(bhttp::verb::post, message.dump(), p.options.case_id);
     if (stateless_) mirror(req, message, p.options);
-    if (auto ec = co_await conn.write(req, p.deadline)) {
-      if (pool_.aborted()) co_return make_error(ErrorCode::cancelled, "the sidecar is shutting down");
-      // The whole request never reached the server: it cannot have acted on it.
-      if (is_timeout(ec)) co_return transport_error(ErrorCode::timeout, "call timed out sending the request", true);
-      co_return transport_error(
-          ErrorCode::unavailable,
-          lease.reused() ? "upstream closed a kept-alive connection" : "upstream connection failed", true);
+    for (bool fresh = false;; fresh = true) {
+      auto lease_result = co_await pool_.acquire(p.deadline, fresh);
+      if (!lease_result) co_return std::move(lease_result).error();
+      auto& lease = lease_result.value();
+      auto& conn = *lease;
+      if (p.options.cancel && p.options.cancel->requested())
+        co_return make_error(ErrorCode::cancelled, "the caller cancelled the request");
+      ArmedCancel armed(p.options.cancel, conn);
+      const bool may_resend = lease.reused() && !fresh;
+      if (auto ec = co_await conn.write(req, p.deadline)) {
+        if (pool_.aborted()) co_return make_error(ErrorCode::cancelled, "the sidecar is shutting down");
+        // The whole request never reached the server: it cannot have acted on it.
+        if (is_timeout(ec)) co_return transport_error(ErrorCode::timeout, "call timed out sending the request", true);
+        if (may_resend) continue;
+        co_return transport_error(
+            ErrorCode::unavailable,
+            lease.reused() ? "upstream closed a kept-alive connection" : "upstream connection failed", true);
+      }
+      p.sent = true;
+
+      http::ResponseParser parser;
+      parser.body_limit(settings_.max_response_bytes);
+      parser.header_limit(64 << 10);
+      if (auto ec = co_await conn.read_header(parser, p.deadline)) {
+        const bool unanswered = lease.reused() && !conn.response_started() && !is_timeout(ec);
+        if (unanswered && may_resend && repeatable && !pool_.aborted()) continue;
+        co_return read_failure(ec, "before the response", unanswered);
+      }
+      co_return co_await read_response(conn, parser, p, initializing, expect_reply);
     }
-    p.sent = true;
+  }
 
-    http::ResponseParser parser;
-    parser.body_limit(settings_.max_response_bytes);
-    parser.header_limit(64 << 10);
-    if (auto ec = co_await conn.read_header(parser, p.deadline)) co_return read_failure(ec, "before the response");
-
+  // The rest of post(), once the head of the answer is in.
+  asio::awaitable<Result<json>> read_response(http::ClientConnection& conn, http::ResponseParser& parser, Pending& p,
+                                              bool initializing, bool expect_reply) {
     const auto& head = parser.get();
     const unsigned status = head.result_int();
     if (auto sid = head[mcp::kSessionIdHeader]; initializing && !stateless_ && !sid.empty())
@@ -490,7 +526,9 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     return std::nullopt;
   }
 
-  Error read_failure(const boost::system::error_code& ec, const char* where) {
+  // `unanswered`: a reused connection ended before any byte of the answer. That is the
+  // connection's end (the server closed it as we reused it), not the session's.
+  Error read_failure(const boost::system::error_code& ec, const char* where, bool unanswered = false) {
     // The sidecar itself cut the exchange at the end of the shutdown grace period: the session
     // is fine and will be closed with DELETE.
     if (pool_.aborted()) return make_error(ErrorCode::cancelled, "the sidecar is shutting down");
@@ -498,6 +536,8 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
       return make_error(ErrorCode::timeout, std::string("call timed out waiting for the upstream ") + where);
     if (ec == bhttp::error::body_limit)
       return make_error(ErrorCode::upstream_protocol, "upstream response exceeds the size limit");
+    if (unanswered)
+      return make_error(ErrorCode::unavailable, "upstream closed a kept-alive connection before answering");
     lose("transport");
     if (ec.category() == asio::error::get_ssl_category())
       // e.g. the server refused our client certificate after the handshake (TLS 1.3 alerts).
@@ -546,6 +586,9 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
 
   // How a refusal reads to the caller: the 2026-07-28 errors say what the sidecar should know.
   static Error refusal(int rpc_code, const std::optional<json>& rpc_error, unsigned status, const std::string& code) {
+    // A 5xx is a server (or a proxy, such as the inbound gate) that could not answer, whatever
+    // its body says: unavailable, resent as a lost connection would be.
+    if (status >= 500) return make_error(ErrorCode::unavailable, "upstream failed " + code);
     if (rpc_error) {
       if (rpc_code == mcp::kUnsupportedProtocolVersion)
         return Error{ErrorCode::upstream_version_unsupported,
@@ -558,7 +601,6 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
                      "upstream requires a client capability the caller did not declare " + code, *rpc_error};
       return Error{ErrorCode::upstream_rpc_error, "upstream refused the request " + code, *rpc_error};
     }
-    if (status >= 500) return make_error(ErrorCode::unavailable, "upstream failed " + code);
     return make_error(ErrorCode::upstream_protocol, "upstream answered " + code);
   }
 
@@ -569,6 +611,8 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
   std::int64_t next_id_ = 1;
   bool alive_ = true;
   bool closed_ = false;
+  int exchanges_ = 0;  // in flight
+  Notifier quiet_;     // the last exchange in flight ended
   std::function<void(const json&)> server_handler_;
   http::ClientConnection* standalone_ = nullptr;  // the GET stream's connection while it is open
   bool era_contradicted_ = false;

@@ -60,17 +60,14 @@ Upstream::Upstream(asio::any_io_executor ex, const config::OutboundConfig& outbo
                 outbound.max_stream_resumptions,
                 [&counter = metrics.stream_resumptions_total.Add({{"server", server.name}})] { counter.Increment(); }},
       tls_(make_tls(server)),
-      connections_(
-          ex, *http::parse_url(server.url),
-          {outbound.upstream.max_connections,
-           outbound.upstream.idle_timeout,
-           outbound.connect_timeout,
-           {tls_ ? http::ConnectionPool::Tls{[this] { return tls_->current(); }, server.tls.server_name,
-                                             server.tls.expect_identity}
-                 : http::ConnectionPool::Tls{}}},
-          [&metrics, name = server.name](std::string_view outcome) {
-            metrics.upstream_connections_total.Add({{"server", name}, {"outcome", std::string(outcome)}}).Increment();
-          }),
+      connections_(ex, *http::parse_url(server.url),
+                   {outbound.upstream.max_connections,
+                    outbound.upstream.idle_timeout,
+                    outbound.connect_timeout,
+                    {tls_ ? http::ConnectionPool::Tls{[this] { return tls_->current(); }, server.tls.server_name,
+                                                      server.tls.expect_identity}
+                          : http::ConnectionPool::Tls{}}},
+                   [this](std::string_view outcome, const Error* failure) { connected(outcome, failure); }),
       sessions_(ex,
                 SessionPool::Options{server.name, outbound.pool_size_of(server), outbound.retry,
                                      outbound.session_open_timeout},
@@ -121,13 +118,26 @@ std::optional<Era> Upstream::era() const {
   return Era::sessions;
 }
 
+void Upstream::connected(std::string_view outcome, const Error* failure) {
+  metrics_.upstream_connections_total.Add({{"server", server_.name}, {"outcome", std::string(outcome)}}).Increment();
+  if (!failure) {
+    connect_failures_ = 0;
+    return;
+  }
+  // The upstream's failures only: not the sidecar's descriptor limit, nor a call's deadline.
+  if (failure->code != ErrorCode::unavailable) return;
+  // Sessions are not found dead by a connection that cannot be made (a partition, a server
+  // gone): without this, every call would wait out its connect timeouts on sessions still
+  // "ready". Recovery is the pool's: the next call or heartbeat starts a new fill cycle.
+  if (++connect_failures_ >= outbound_.retry.max_attempts) sessions_.mark_unreachable(*failure);
+}
+
 void Upstream::show_era(std::optional<Era> era) {
   for (Era e : {Era::stateless, Era::sessions, Era::legacy_sse})
     metrics_.upstream_era.Add({{"server", server_.name}, {"era", std::string(era_name(e))}}).Set(era == e ? 1 : 0);
 }
 
-asio::awaitable<Result<json>> Upstream::rpc(std::string_view method, const json& params, const RpcOptions& options,
-                                            bool safe_to_resend) {
+asio::awaitable<Result<json>> Upstream::rpc(std::string_view method, const json& params, const RpcOptions& options) {
   // Failures that never reached the server may be resent once per session in the pool (a
   // restarted server 404s every old session) plus one; a safe method may be resent once more.
   const auto max_undelivered = static_cast<int>(sessions_.size()) + 1;
@@ -151,7 +161,7 @@ asio::awaitable<Result<json>> Upstream::rpc(std::string_view method, const json&
       retries_.Increment();
       continue;
     }
-    if (safe_to_resend && !resent_safe && e.code == ErrorCode::unavailable) {
+    if (options.idempotent && !resent_safe && e.code == ErrorCode::unavailable) {
       resent_safe = true;
       retries_.Increment();
       continue;
@@ -196,10 +206,10 @@ asio::awaitable<Result<std::shared_ptr<const mcp::ToolCatalog>>> Upstream::refre
   auto catalog = std::make_shared<mcp::ToolCatalog>();
   std::optional<Error> failure;
   std::string cursor;
-  const RpcOptions options{.deadline = deadline};
+  const RpcOptions options{.deadline = deadline, .idempotent = true};
   for (int page = 0; page < kMaxToolPages; ++page) {
     json params = cursor.empty() ? json::object() : json{{"cursor", cursor}};
-    auto reply = co_await rpc("tools/list", params, options, /*safe_to_resend=*/true);
+    auto reply = co_await rpc("tools/list", params, options);
     if (!reply) {
       failure = std::move(reply).error();
       break;
@@ -287,10 +297,10 @@ asio::awaitable<Result<json>> Upstream::request(std::string_view method, json pa
   if (!case_id.empty()) params["_meta"][outbound_.case_id.meta_key] = case_id;
   for (const char* key : {"inputResponses", "requestState"})
     if (extras.retry.contains(key)) params[key] = extras.retry[key];
-  RpcOptions options{.deadline = deadline, .case_id = case_id};
-  relay_into(options, params, extras);
   // Lists, reads, prompts and completions change nothing on the server: safe to send again.
-  co_return co_await send(method, params, options, true, extras);
+  RpcOptions options{.deadline = deadline, .case_id = case_id, .idempotent = true};
+  relay_into(options, params, extras);
+  co_return co_await send(method, params, options, extras);
 }
 
 asio::awaitable<Result<SessionInfo>> Upstream::server_info(TimePoint deadline) {
@@ -343,11 +353,11 @@ asio::awaitable<Result<std::shared_ptr<UpstreamSession>>> Upstream::capable_sess
 }
 
 asio::awaitable<Result<json>> Upstream::send(std::string_view method, const json& params, const RpcOptions& options,
-                                             bool safe_to_resend, const CallExtras& extras) {
+                                             const CallExtras& extras) {
   const json& caps = extras.client_capabilities;
   const bool asks = mcp::answers_server_requests(caps);
   const auto e = era();
-  if (!asks || !e || *e == Era::stateless) co_return co_await rpc(method, params, options, safe_to_resend);
+  if (!asks || !e || *e == Era::stateless) co_return co_await rpc(method, params, options);
   auto session = co_await capable_session(caps, options.deadline);
   if (!session) co_return std::move(session).error();
   co_return co_await session.value()->request(method, params, options);
@@ -377,13 +387,13 @@ asio::awaitable<Result<json>> Upstream::call_tool(const std::string& tool, json 
 
   // Keep the catalog alive while `info` points into it.
   auto keep = catalog.value();
-  RpcOptions options{.deadline = deadline, .case_id = case_id};
+  RpcOptions options{.deadline = deadline, .case_id = case_id, .idempotent = info->idempotent || info->read_only};
   relay_into(options, params, extras);
   // A retry after input_required carries the caller's answers, exactly as given.
   for (const char* key : {"inputResponses", "requestState"})
     if (extras.retry.contains(key)) params[key] = extras.retry[key];
   options.headers = param_headers(*info, params["arguments"]);
-  auto reply = co_await send("tools/call", params, options, info->idempotent || info->read_only, extras);
+  auto reply = co_await send("tools/call", params, options, extras);
   if (!reply && reply.error().code == ErrorCode::upstream_header_mismatch &&
       Clock::now() - catalog_at_ >= outbound_.tools_refresh_min_interval) {
     // The server reads the tool's x-mcp-header parameters differently: its schema changed.
@@ -394,8 +404,9 @@ asio::awaitable<Result<json>> Upstream::call_tool(const std::string& tool, json 
     info = keep->find(tool);
     if (!info) co_return make_error(ErrorCode::unknown_tool, "the server does not list this tool");
     options.headers = param_headers(*info, params["arguments"]);
+    options.idempotent = info->idempotent || info->read_only;
     retries_.Increment();
-    reply = co_await send("tools/call", params, options, info->idempotent || info->read_only, extras);
+    reply = co_await send("tools/call", params, options, extras);
   }
   if (!reply) co_return std::move(reply).error();
   json& msg = reply.value();
@@ -504,7 +515,8 @@ asio::awaitable<void> Upstream::heartbeat_loop() {
 }
 
 asio::awaitable<void> Upstream::beat(std::shared_ptr<PooledSession> pooled) {
-  const RpcOptions options{.deadline = Clock::now() + outbound_.heartbeat_timeout};
+  // ping, server/discover or a no-I/O tool: nothing that minds being sent twice.
+  const RpcOptions options{.deadline = Clock::now() + outbound_.heartbeat_timeout, .idempotent = true};
   ++pooled->inflight;
   Result<json> reply = make_error(ErrorCode::internal, "no heartbeat sent");
   if (server_.heartbeat.tool.empty()) {

@@ -102,9 +102,8 @@ class Upstream {
 
  private:
   // Sends a request on a pooled session, evicting dead sessions and resending when the failure
-  // provably never reached the server (or `safe_to_resend` says the method may run twice).
-  asio::awaitable<Result<json>> rpc(std::string_view method, const json& params, const RpcOptions& options,
-                                    bool safe_to_resend);
+  // provably never reached the server (or options.idempotent says the method may run twice).
+  asio::awaitable<Result<json>> rpc(std::string_view method, const json& params, const RpcOptions& options);
   asio::awaitable<Result<std::shared_ptr<const mcp::ToolCatalog>>> refresh_tools(TimePoint deadline);
   asio::awaitable<void> heartbeat_loop();
   asio::awaitable<void> beat(std::shared_ptr<PooledSession> pooled);
@@ -115,6 +114,9 @@ class Upstream {
   void maybe_listen();
   asio::awaitable<void> listen_loop();
   SessionFactory session_factory();
+  // Every connection attempt to the upstream (metrics); retry.max_attempts failures in a row,
+  // whoever made them, make the pool unavailable.
+  void connected(std::string_view outcome, const Error* failure);
   void show_era(std::optional<Era> era);
   // Mcp-Param-* headers for the x-mcp-header parameters of a tool (2026-07-28).
   static std::vector<std::pair<std::string, std::string>> param_headers(const mcp::ToolInfo& tool,
@@ -137,6 +139,7 @@ class Upstream {
   http::ConnectionPool connections_;
   SessionPool sessions_;
   int inflight_ = 0;
+  int connect_failures_ = 0;  // in a row
   std::uint64_t progress_tokens_ = 0;
   prometheus::Gauge& inflight_gauge_;
   prometheus::Counter& retries_;
@@ -166,7 +169,7 @@ class Upstream {
                                                                             TimePoint deadline);
   // Sends on the session `extras` calls for, else on the pool.
   asio::awaitable<Result<json>> send(std::string_view method, const json& params, const RpcOptions& options,
-                                     bool safe_to_resend, const CallExtras& extras);
+                                     const CallExtras& extras);
   std::map<std::string, TransportSettings> capable_settings_;  // by capability set; outlive sessions
   std::map<std::string, std::shared_ptr<UpstreamSession>> capable_;
 };

@@ -169,6 +169,51 @@ TEST(SessionPool, EvictionReplacesTheSessionInTheBackground) {
   });
 }
 
+TEST(SessionPool, AnUnreachableUpstreamFailsFastUntilANewCycleOpensASession) {
+  PoolFixture f;
+  run([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto pool = f.make(ex, 2);
+    const Error why = make_error(ErrorCode::unavailable, "upstream connect timed out");
+    pool.mark_unreachable(why);  // before the first call: nothing to take out of rotation
+    EXPECT_FALSE(pool.unavailable());
+    (void)co_await pool.acquire(in(1000));
+    while (pool.ready_count() < 2) co_await sleep_for(milliseconds(1));
+
+    f.script.open_delay = milliseconds(5);  // the next cycle's opens take a while
+    pool.mark_unreachable(why);
+    EXPECT_TRUE(pool.unavailable());
+    EXPECT_EQ(pool.ready_count(), 0u);
+    auto t0 = Clock::now();
+    auto fast = co_await pool.acquire(in(5000));
+    CO_ASSERT(!fast);
+    EXPECT_LT(Clock::now() - t0, milliseconds(100));
+    EXPECT_EQ(fast.error().code, ErrorCode::unavailable);
+    EXPECT_EQ(fast.error().message, "upstream unavailable: upstream connect timed out");
+    EXPECT_EQ(fast.error().retry_after_seconds, 5);  // the backoff cap, rounded up
+
+    // That call started a new cycle: the pool is whole again, the sessions taken out closed.
+    while (pool.unavailable()) co_await sleep_for(milliseconds(1));
+    EXPECT_TRUE(co_await pool.acquire(in(1000)));
+    EXPECT_EQ(f.made, 4);
+    EXPECT_EQ(f.script.closes, 2);
+    co_await pool.close(in(1000));
+  });
+}
+
+TEST(SessionPool, ASessionOpeningRestartsTheSlotsThatGaveUp) {
+  PoolFixture f;
+  f.script.open_results = {false, true};  // the first slot gives up, the second opens
+  run([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto pool = f.make(ex, 2, {1, milliseconds(1), milliseconds(1)});
+    EXPECT_TRUE(co_await pool.acquire(in(1000)));
+    // No heartbeat and no further call: the success alone brings the first slot back.
+    for (int i = 0; i < 100 && pool.ready_count() < 2; ++i) co_await sleep_for(milliseconds(1));
+    EXPECT_EQ(pool.ready_count(), 2u);
+    EXPECT_EQ(f.script.opens, 3);
+    co_await pool.close(in(1000));
+  });
+}
+
 TEST(SessionPool, CallTimesOutWhileSessionsAreStillOpening) {
   PoolFixture f;
   f.script.open_delay = milliseconds(300);
