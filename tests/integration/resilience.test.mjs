@@ -76,7 +76,10 @@ test('server killed mid-call: a clear 503 at once, then calls succeed after a re
   const recovery = await untilCallSucceeds(sc, 'registry');
   console.log(`killed mid-call: caller answered 503 ${answeredAfter} ms after SIGKILL; first success ${recovery} ms after the restart`);
   assert.equal((await back.stats()).executions.sleep ?? 0, 0, 'the failed call was not sent again');
-  assert.ok(metricValue(await metrics(sc), 'mcp_sidecar_session_evictions_total', { server: 'registry', reason: 'transport' }) >= 1);
+  // No eviction is asserted: the kill reads as a kept-alive connection ending before any byte of
+  // the answer, which is the connection's end, not the session's (docs/reliability.md); what
+  // must hold is that the pool serves again with ready sessions and nobody restarted it.
+  assert.ok(metricValue(await metrics(sc), 'mcp_sidecar_pool_sessions', { server: 'registry', state: 'ready' }) >= 1);
 });
 
 test('server hung (SIGSTOP): calls are cut off by the timeout, the heartbeat evicts its sessions, SIGCONT brings it back', async () => {
