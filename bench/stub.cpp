@@ -84,7 +84,8 @@ Response reply(unsigned version, bool keep_alive, bhttp::status status, std::str
   return res;
 }
 
-// The answer to one JSON-RPC message, or nullopt for the `stream` tool (written separately).
+// The answer to one request; for the `stream` tool only its id and progress token (write_stream
+// writes the answer as an event stream).
 struct Answer {
   Response response;
   bool stream = false;

@@ -17,13 +17,18 @@ CallRecorder::CallRecorder(Metrics& metrics, CallLog& calls, std::string directi
           .count();
 }
 
-void CallRecorder::start() {
-  log::Line line(log::Level::info, "call_start");
-  if (!line.enabled()) return;
+// The fields call_start and call_end share.
+void CallRecorder::identify(log::Line& line) const {
   line.str("case_id", record_.case_id).str("direction", record_.direction).str("server", record_.server);
   line.str("method", record_.method);
   if (!record_.tool.empty()) line.str("tool", record_.tool);
   if (!record_.caller.empty()) line.str("caller", record_.caller);
+}
+
+void CallRecorder::start() {
+  log::Line line(log::Level::info, "call_start");
+  if (!line.enabled()) return;
+  identify(line);
   if (!logged_arguments_.is_null()) line.json("arguments", logged_arguments_);
   line.write();
 }
@@ -57,10 +62,8 @@ void CallRecorder::finish(std::string_view outcome, std::string_view error) {
 
   log::Line line(log::Level::info, "call_end");
   if (line.enabled()) {
-    line.str("case_id", record_.case_id).str("direction", record_.direction).str("server", record_.server);
-    line.str("method", record_.method).str("outcome", record_.outcome).num("duration_ms", record_.duration_ms);
-    if (!record_.tool.empty()) line.str("tool", record_.tool);
-    if (!record_.caller.empty()) line.str("caller", record_.caller);
+    identify(line);
+    line.str("outcome", record_.outcome).num("duration_ms", record_.duration_ms);
     if (!record_.error.empty()) line.str("error", record_.error);
     line.write();
   }

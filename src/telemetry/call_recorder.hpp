@@ -4,6 +4,7 @@
 #pragma once
 
 #include "telemetry/call_log.hpp"
+#include "telemetry/log.hpp"
 #include "telemetry/metrics.hpp"
 
 #include <chrono>
@@ -30,6 +31,8 @@ class CallRecorder {
   void finish(std::string_view outcome, std::string_view error = {});
 
  private:
+  void identify(log::Line& line) const;
+
   Metrics& metrics_;
   CallLog& calls_;
   CallRecord record_;

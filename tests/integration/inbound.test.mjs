@@ -163,7 +163,9 @@ test('accept_plaintext: one port serves plain-HTTP callers with tokens and TLS c
     auth: { mode: 'mtls-or-bearer', bearer_tokens_file: tokens, tls: serverTls({ client_ca_file: `${pki}/ca.crt`, accept_plaintext: true }) },
     policy: [{ callers: ['bearer:orchestrator', ID('orchestrator')], tools: ['*'] }]
   });
-  assert.ok(g.logLines().some((l) => l.event === 'plaintext_accepted' && l.level === 'warn'), 'no startup warning');
+  // The log file is written by this process's pipe from the sidecar's stderr: wait for the line.
+  await until(() => g.logLines().some((l) => l.event === 'plaintext_accepted' && l.level === 'warn'),
+    { what: 'the plaintext_accepted startup warning' });
   const port = g.addresses.inbound.split(':')[1];
   // An orchestrator not yet moved: plain HTTP with its token, through a real outbound sidecar.
   const plain = await startSidecar({ bin: SIDECAR_BIN, dir, name: 'plaintext-client', env: { MCP_BEARER_TOKEN: T_ORCH }, config: {
