@@ -18,6 +18,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -344,7 +345,10 @@ int serve(const config::Config& config) {
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   asio::co_spawn(ioc, run_shutdown(signals, config, health, roles, watcher), asio::detached);
   log::info("ready");
+  // From here the loop's lines are written a turn at a time (log::batch_with), then at exit.
+  log::batch_with([&ioc] { asio::post(ioc, [] { log::flush(); }); });
   ioc.run();
+  log::batch_with(nullptr);
   return 0;
 }
 

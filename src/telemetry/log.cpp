@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <mutex>
 
 namespace mcp_sidecar::log {
 
@@ -71,6 +72,23 @@ spdlog::level::level_enum to_spd(Level level) {
   }
   return spdlog::level::info;
 }
+// The batch: lines joined by '\n' (spdlog ends the write with the last one).
+struct Batch {
+  std::mutex mutex;
+  std::string lines;
+  std::function<void()> schedule;  // empty: no batching
+};
+Batch& batch() {
+  static Batch instance;
+  return instance;
+}
+constexpr std::size_t kMaxBatch = 64 * 1024;
+
+void write_out(std::string_view text) {
+  // Lines were filtered by level when built: a batch may hold several levels, written as one.
+  logger()->log(spdlog::level::critical, text);
+}
+
 std::function<void()>& suppression_hook() {
   static std::function<void()> hook;
   return hook;
@@ -160,9 +178,42 @@ Line& Line::json(std::string_view k, const nlohmann::json& value) {
 
 void Line::write() {
   if (!enabled_) return;
-  text_ += '}';
-  logger()->log(to_spd(level_), std::string_view(text_));
   enabled_ = false;
+  text_ += '}';
+  Batch& b = batch();
+  std::unique_lock lock(b.mutex);
+  if (!b.schedule) {
+    lock.unlock();
+    write_out(text_);
+    return;
+  }
+  const bool first = b.lines.empty();
+  if (!first) b.lines += '\n';
+  b.lines += text_;
+  if (b.lines.size() >= kMaxBatch) {
+    std::string out = std::move(b.lines);
+    b.lines.clear();
+    lock.unlock();
+    write_out(out);
+  } else if (first) {
+    b.schedule();
+  }
+}
+
+void batch_with(std::function<void()> schedule) {
+  flush();
+  std::lock_guard lock(batch().mutex);
+  batch().schedule = std::move(schedule);
+}
+
+void flush() {
+  Batch& b = batch();
+  std::string out;
+  {
+    std::lock_guard lock(b.mutex);
+    out.swap(b.lines);
+  }
+  if (!out.empty()) write_out(out);
 }
 
 void write(Level level, std::string_view event, const nlohmann::json& fields) {
