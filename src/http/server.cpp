@@ -220,22 +220,20 @@ class Connection final : public ConnectionBase,
   void watch_client(std::function<void()> callback) override {
     stop_watching();
     watching_ = std::make_shared<bool>(true);
-    asio::co_spawn(lowest().get_executor(), watch(watching_, std::move(callback)), asio::detached);
+    // The socket turns readable while an answer is pending only when the client sent something:
+    // with nothing to read, that is its FIN or a reset. A plain handler: no coroutine per call.
+    auto seen = [this, watching = watching_, callback = std::move(callback)](boost::system::error_code ec) {
+      if (!*watching) return;  // the answer went out (or the connection ended), and `this` may be gone
+      *watching = false;
+      boost::system::error_code available_ec;
+      if (!ec && lowest().socket().available(available_ec) > 0 && !available_ec) return;
+      callback();
+    };
+    lowest().socket().async_wait(tcp::socket::wait_read, std::move(seen));
   }
 
  private:
   beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
-
-  // The socket turns readable while a stream is being written only when the client sent
-  // something: with nothing to read, that is its FIN or a reset.
-  asio::awaitable<void> watch(std::shared_ptr<bool> watching, std::function<void()> callback) {
-    auto [ec] = co_await lowest().socket().async_wait(tcp::socket::wait_read, use_tuple);
-    if (!*watching) co_return;  // the stream ended (or the connection), and `this` may be gone
-    *watching = false;
-    boost::system::error_code available_ec;
-    if (!ec && lowest().socket().available(available_ec) > 0 && !available_ec) co_return;
-    callback();
-  }
 
   void stop_watching() {
     if (!watching_ || !*watching_) return;

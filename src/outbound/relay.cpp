@@ -3,7 +3,6 @@
 #include "mcp/jsonrpc.hpp"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/this_coro.hpp>
 
 namespace mcp_sidecar::outbound {
 
@@ -15,50 +14,66 @@ std::string event(const nlohmann::json& message) { return "event: message\ndata:
 
 }  // namespace
 
-asio::awaitable<void> Relay::run(std::shared_ptr<Relay> relay, http::Exchange& ex, unsigned version,
-                                 asio::awaitable<Answer> work) {
-  auto executor = co_await asio::this_coro::executor;
-  asio::co_spawn(executor, std::move(work), [relay](std::exception_ptr failure, Answer answer) {
-    if (failure) {
-      answer = Answer{500, mcp::make_error(nullptr, mcp::kInternalError, "internal error"), {}};
-    }
-    relay->answer_ = std::move(answer);
-    relay->wake_.notify_all();
-  });
+void Relay::push(nlohmann::json message) {
+  if (sink_) return sink_(std::move(message));
+  if (!exchange_) return;  // the answer is out: nobody to tell
+  outbox_.push_back(std::move(message));
+  if (pumping_) return wake_.notify_all();
+  // Most calls never push: the stream and its writer exist only for those that do.
+  pumping_ = true;
+  auto done = [self = shared_from_this()](std::exception_ptr) {
+    self->pumping_ = false;
+    self->wake_.notify_all();
+  };
+  asio::co_spawn(ex_, pump(shared_from_this()), std::move(done));
+}
 
-  bool streaming = false;
-  bool client_here = true;
+asio::awaitable<void> Relay::pump(std::shared_ptr<Relay> relay) {
+  http::Exchange& ex = *relay->exchange_;
+  http::StreamHead head{bhttp::status::ok, relay->version_};
+  head.set(bhttp::field::content_type, "text/event-stream");
+  head.set(bhttp::field::cache_control, "no-cache");
+  for (const auto& [name, value] : relay->head_headers_) head.set(name, value);
+  bool client_here = co_await ex.begin_stream(std::move(head));
   for (;;) {
     while (!relay->outbox_.empty()) {
-      auto message = std::move(relay->outbox_.front());
-      relay->outbox_.pop_front();
-      if (!client_here) continue;  // nobody to tell: the work still runs to its end
-      if (!streaming) {
-        http::StreamHead head{bhttp::status::ok, version};
-        head.set(bhttp::field::content_type, "text/event-stream");
-        head.set(bhttp::field::cache_control, "no-cache");
-        for (const auto& [name, value] : relay->head_headers_) head.set(name, value);
-        streaming = true;
-        client_here = co_await ex.begin_stream(std::move(head));
-        if (!client_here) continue;
-      }
-      client_here = co_await ex.write_chunk(event(message));
+      auto messages = std::exchange(relay->outbox_, {});
+      // Without a client the messages are dropped: the work still runs to its end.
+      for (const auto& message : messages)
+        if (client_here) client_here = co_await ex.write_chunk(event(message));
     }
     if (relay->answer_) break;
     // Woken by push() or by the answer; the work's own deadline bounds this wait.
     co_await relay->wake_.wait_until(Clock::now() + std::chrono::hours(1));
   }
+  const Answer& answer = *relay->answer_;
+  if (client_here && !answer.message.is_null()) co_await ex.write_chunk(event(answer.message));
+  co_await ex.end_stream();
+}
 
-  Answer& answer = *relay->answer_;
-  if (streaming) {
-    if (client_here && !answer.message.is_null()) co_await ex.write_chunk(event(answer.message));
-    co_await ex.end_stream();
+asio::awaitable<void> Relay::run(std::shared_ptr<Relay> relay, http::Exchange& ex, unsigned version,
+                                 asio::awaitable<Answer> work) {
+  relay->exchange_ = &ex;
+  relay->version_ = version;
+  Answer answer;
+  try {
+    answer = co_await std::move(work);
+  } catch (...) {  // a bug in the work: its client gets an error, the sidecar goes on
+    answer = Answer{500, mcp::make_error(nullptr, mcp::kInternalError, "internal error"), {}};
+  }
+  relay->answer_ = std::move(answer);
+  if (relay->pumping_) {
+    // The stream is open: its writer ends it with the answer, and the exchange is in use till then.
+    relay->wake_.notify_all();
+    while (relay->pumping_) co_await relay->wake_.wait_until(Clock::now() + std::chrono::hours(1));
+    relay->exchange_ = nullptr;
     co_return;
   }
-  http::Response res = answer.message.is_null()
-                           ? http::make_response(answer.status, std::string(), "application/json", version)
-                           : http::make_json_response(answer.status, answer.message, version);
-  for (const auto& [name, value] : answer.headers) res.set(name, value);
+  relay->exchange_ = nullptr;
+  const Answer& a = *relay->answer_;
+  http::Response res = a.message.is_null() ? http::make_response(a.status, std::string(), "application/json", version)
+                                           : http::make_json_response(a.status, a.message, version);
+  for (const auto& [name, value] : a.headers) res.set(name, value);
   co_await ex.respond(std::move(res));
 }
 

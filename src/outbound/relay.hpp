@@ -1,8 +1,8 @@
-// One MCP endpoint request being answered. The work that produces the answer runs beside a
-// pump that passes on what the server sends on the way (progress, log messages, questions for
-// the client): the answer is a single JSON response when nothing came first, else an event
-// stream of those messages ending with the response (both are allowed by every revision that
-// has the endpoint). Single-threaded.
+// One MCP endpoint request being answered. The work that produces the answer runs in the
+// request's coroutine; what the server sends on the way (progress, log messages, questions for
+// the client) starts a pump beside it that passes those on: the answer is a single JSON response
+// when nothing came first, else an event stream of those messages ending with the response (both
+// are allowed by every revision that has the endpoint). Single-threaded.
 #pragma once
 
 #include "core/async.hpp"
@@ -10,9 +10,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include <deque>
+#include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,19 +28,17 @@ struct Answer {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-class Relay {
+class Relay : public std::enable_shared_from_this<Relay> {
  public:
-  explicit Relay(asio::any_io_executor ex) : wake_(ex) {}
+  explicit Relay(asio::any_io_executor ex) : ex_(ex), wake_(ex) {}
   // A relay for a client whose messages all travel on one event stream of its own (HTTP+SSE):
   // each message goes to `sink` as it comes.
-  Relay(asio::any_io_executor ex, std::function<void(nlohmann::json)> sink) : wake_(ex), sink_(std::move(sink)) {}
+  Relay(asio::any_io_executor ex, std::function<void(nlohmann::json)> sink)
+      : ex_(ex), wake_(ex), sink_(std::move(sink)) {}
 
-  // A message for the client before the answer: opens the event stream.
-  void push(nlohmann::json message) {
-    if (sink_) return sink_(std::move(message));
-    outbox_.push_back(std::move(message));
-    wake_.notify_all();
-  }
+  // A message for the client before the answer: opens the event stream (dropped once the
+  // answer is out).
+  void push(nlohmann::json message);
   // Headers the stream's head carries when it opens before the answer (the case id).
   void set_header(std::string name, std::string value) {
     head_headers_.emplace_back(std::move(name), std::move(value));
@@ -51,7 +50,14 @@ class Relay {
                                    asio::awaitable<Answer> work);
 
  private:
-  std::deque<nlohmann::json> outbox_;
+  // Writes the event stream from the first push to the answer, beside the work.
+  static asio::awaitable<void> pump(std::shared_ptr<Relay> relay);
+
+  asio::any_io_executor ex_;
+  http::Exchange* exchange_ = nullptr;  // the client's, while run() runs
+  unsigned version_ = 11;
+  bool pumping_ = false;  // the event stream is open: pump() answers
+  std::vector<nlohmann::json> outbox_;
   Notifier wake_;
   std::function<void(nlohmann::json)> sink_;
   std::vector<std::pair<std::string, std::string>> head_headers_;
