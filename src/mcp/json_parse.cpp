@@ -1,4 +1,18 @@
+// parse_json is hand-written: nlohmann's lexer reads one char at a time through an input adapter
+// and keeps every char for its error messages, which made parsing the two bodies the largest cost
+// of a proxied call (issue 9). This parser walks the bytes with pointers and builds the
+// nlohmann::json value in place. It accepts and rejects exactly what
+// nlohmann::json::parse(text, nullptr, false) plus the depth rule does, and yields the same values
+// with the same number types: tests/fuzz/fuzz_json_parse.cpp checks both against each other.
 #include "mcp/json_parse.hpp"
+
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 
 namespace mcp_sidecar::mcp {
 
@@ -35,10 +49,297 @@ bool json_depth_within(std::string_view text, int max_depth) {
   return true;
 }
 
+namespace {
+
+using json = nlohmann::json;
+
+// The bytes a string copies as they are: printable ASCII but the quote and the backslash.
+constexpr auto kPlain = [] {
+  std::array<bool, 256> plain{};
+  for (int c = 0x20; c < 0x80; ++c) plain[c] = c != '"' && c != '\\';
+  return plain;
+}();
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Length of the well-formed UTF-8 sequence at `p`, or 0. Well-formed is RFC 3629's table, the one
+// nlohmann checks: no overlong forms, no encoded surrogates (ED A0..BF), nothing past U+10FFFF,
+// no sequence cut short by the end of the input.
+std::size_t utf8_sequence(const char* p, const char* end) {
+  auto byte = [p](std::size_t i) { return static_cast<unsigned char>(p[i]); };
+  const unsigned lead = byte(0);
+  unsigned low = 0x80, high = 0xBF;  // the range of the second byte, narrowed for some leads
+  std::size_t length = 0;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    if (lead == 0xE0) low = 0xA0;
+    if (lead == 0xED) high = 0x9F;
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    if (lead == 0xF0) low = 0x90;
+    if (lead == 0xF4) high = 0x8F;
+  } else {
+    return 0;
+  }
+  if (static_cast<std::size_t>(end - p) < length || byte(1) < low || byte(1) > high) return 0;
+  for (std::size_t i = 2; i < length; ++i) {
+    if (byte(i) < 0x80 || byte(i) > 0xBF) return 0;
+  }
+  return length;
+}
+
+void append_utf8(std::string& out, unsigned code_point) {
+  auto put = [&out](unsigned byte) { out.push_back(static_cast<char>(byte)); };
+  if (code_point < 0x80) {
+    put(code_point);
+  } else if (code_point < 0x800) {
+    put(0xC0 | (code_point >> 6));
+    put(0x80 | (code_point & 0x3F));
+  } else if (code_point < 0x10000) {
+    put(0xE0 | (code_point >> 12));
+    put(0x80 | ((code_point >> 6) & 0x3F));
+    put(0x80 | (code_point & 0x3F));
+  } else {
+    put(0xF0 | (code_point >> 18));
+    put(0x80 | ((code_point >> 12) & 0x3F));
+    put(0x80 | ((code_point >> 6) & 0x3F));
+    put(0x80 | (code_point & 0x3F));
+  }
+}
+
+// Recursive descent, one level per open array or object: the recursion never goes deeper than
+// the depth limit, so the stack stays small whatever the input. Every method returns false on the
+// first malformed byte; the caller then drops the half-built value.
+class Parser {
+ public:
+  explicit Parser(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
+
+  // One value into `out`, with arrays and objects allowed `depth_left` levels of nesting.
+  bool value(json& out, int depth_left) {
+    skip_whitespace();
+    if (p_ == end_) return false;
+    switch (*p_) {
+      case '{':
+        return object(out, depth_left);
+      case '[':
+        return array(out, depth_left);
+      case '"':
+        out = json(json::value_t::string);
+        return string(out.get_ref<json::string_t&>());
+      case 't':
+        return literal("true", out, true);
+      case 'f':
+        return literal("false", out, false);
+      case 'n':
+        return literal("null", out, nullptr);
+      default:
+        return number(out);
+    }
+  }
+
+  // After the value: only whitespace. nlohmann reads a NUL byte as the end of input and ignores
+  // whatever follows it, but the depth rule has always counted the brackets there too.
+  bool at_end(int max_depth) {
+    skip_whitespace();
+    if (p_ == end_) return true;
+    return *p_ == '\0' && json_depth_within({p_, end_}, max_depth);
+  }
+
+ private:
+  bool consume(char c) {
+    if (p_ == end_ || *p_ != c) return false;
+    ++p_;
+    return true;
+  }
+
+  void skip_whitespace() {
+    while (p_ != end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+  }
+
+  bool literal(std::string_view word, json& out, json literal_value) {
+    if (static_cast<std::size_t>(end_ - p_) < word.size() || std::memcmp(p_, word.data(), word.size()) != 0)
+      return false;
+    p_ += word.size();
+    out = std::move(literal_value);
+    return true;
+  }
+
+  bool array(json& out, int depth_left) {
+    if (depth_left <= 0) return false;
+    ++p_;
+    out = json(json::value_t::array);
+    auto& items = out.get_ref<json::array_t&>();
+    skip_whitespace();
+    if (consume(']')) return true;
+    do {
+      if (!value(items.emplace_back(), depth_left - 1)) return false;
+      skip_whitespace();
+    } while (consume(','));
+    return consume(']');
+  }
+
+  bool object(json& out, int depth_left) {
+    if (depth_left <= 0) return false;
+    ++p_;
+    out = json(json::value_t::object);
+    auto& members = out.get_ref<json::object_t&>();
+    skip_whitespace();
+    if (consume('}')) return true;
+    do {
+      skip_whitespace();
+      if (p_ == end_ || *p_ != '"') return false;
+      key_.clear();
+      if (!string(key_)) return false;
+      skip_whitespace();
+      if (!consume(':')) return false;
+      // A repeated key is parsed over the earlier value: the last one wins, as in nlohmann.
+      if (!value(members[key_], depth_left - 1)) return false;
+      skip_whitespace();
+    } while (consume(','));
+    return consume('}');
+  }
+
+  // The string opening at `p_`, unescaped, appended to `out`. Runs of plain bytes (ASCII and
+  // well-formed UTF-8) are copied in one append; only a quote, an escape or a bad byte stops one.
+  bool string(std::string& out) {
+    const char* run = ++p_;
+    while (p_ != end_) {
+      const auto c = static_cast<unsigned char>(*p_);
+      if (kPlain[c]) {
+        ++p_;
+      } else if (c >= 0x80) {
+        const std::size_t length = utf8_sequence(p_, end_);
+        if (length == 0) return false;
+        p_ += length;
+      } else {
+        out.append(run, p_);
+        if (c == '"') {
+          ++p_;
+          return true;
+        }
+        if (c != '\\' || !escape(out)) return false;  // an unescaped control character or a bad escape
+        run = p_;
+      }
+    }
+    return false;  // no closing quote
+  }
+
+  // The escape at `p_` (a backslash), decoded into `out`.
+  bool escape(std::string& out) {
+    static constexpr std::string_view kNames = "\"\\/bfnrt";
+    static constexpr std::string_view kBytes = "\"\\/\b\f\n\r\t";
+    if (end_ - p_ < 2) return false;
+    const char name = p_[1];
+    p_ += 2;
+    if (name == 'u') return unicode_escape(out);
+    const auto index = kNames.find(name);
+    if (index == std::string_view::npos) return false;
+    out.push_back(kBytes[index]);
+    return true;
+  }
+
+  // \uXXXX, after the "\u". UTF-16 surrogates only come in escaped high-then-low pairs, which
+  // stand for one code point; a lone or misordered surrogate is refused, as nlohmann refuses it.
+  bool unicode_escape(std::string& out) {
+    const int first = hex4();
+    if (first < 0 || (first >= 0xDC00 && first <= 0xDFFF)) return false;
+    unsigned code_point = static_cast<unsigned>(first);
+    if (first >= 0xD800 && first <= 0xDBFF) {
+      if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return false;
+      p_ += 2;
+      const int second = hex4();
+      if (second < 0xDC00 || second > 0xDFFF) return false;
+      code_point = 0x10000 + ((code_point - 0xD800) << 10) + static_cast<unsigned>(second - 0xDC00);
+    }
+    append_utf8(out, code_point);
+    return true;
+  }
+
+  // Four hex digits as a number, or -1.
+  int hex4() {
+    if (end_ - p_ < 4) return -1;
+    int result = 0;
+    for (int i = 0; i < 4; ++i) {
+      const int digit = hex_digit(*p_++);
+      if (digit < 0) return -1;
+      result = result * 16 + digit;
+    }
+    return result;
+  }
+
+  // One or more digits.
+  bool digits() {
+    if (p_ == end_ || !is_digit(*p_)) return false;
+    while (p_ != end_ && is_digit(*p_)) ++p_;
+    return true;
+  }
+
+  // The RFC 8259 number at `p_`, typed as nlohmann types it: an integer without a sign is
+  // unsigned, a negative one signed, and one that overflows 64 bits, or has a fraction or an
+  // exponent, is a double. A double out of range is refused, as nlohmann refuses it.
+  bool number(json& out) {
+    const char* start = p_;
+    consume('-');
+    if (!consume('0') && !digits()) return false;  // no leading zeros: "01" ends after the 0
+    bool integral = true;
+    if (consume('.')) {
+      if (!digits()) return false;
+      integral = false;
+    }
+    if (consume('e') || consume('E')) {
+      if (!consume('+')) consume('-');
+      if (!digits()) return false;
+      integral = false;
+    }
+    if (integral) {
+      if (*start == '-') {
+        std::int64_t negative = 0;
+        if (std::from_chars(start, p_, negative).ec == std::errc{}) {
+          out = negative;
+          return true;
+        }
+      } else {
+        std::uint64_t natural = 0;
+        if (std::from_chars(start, p_, natural).ec == std::errc{}) {
+          out = natural;
+          return true;
+        }
+      }
+    }
+    double real = 0;
+    if (std::from_chars(start, p_, real).ec == std::errc::result_out_of_range) {
+      // from_chars leaves the value unset; strtod, which nlohmann calls, rounds an underflow to
+      // +-0 (kept) and an overflow to +-inf (refused below). The sidecar never sets a locale, so
+      // strtod reads '.' as the decimal point.
+      real = std::strtod(std::string(start, p_).c_str(), nullptr);
+    }
+    if (!std::isfinite(real)) return false;
+    out = real;
+    return true;
+  }
+
+  const char* p_;
+  const char* end_;
+  std::string key_;  // reused for every object key: the map copies it in
+};
+
+}  // namespace
+
 std::optional<nlohmann::json> parse_json(std::string_view text, int max_depth) {
-  if (!json_depth_within(text, max_depth)) return std::nullopt;
-  auto value = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded()) return std::nullopt;
+  // nlohmann skips one UTF-8 byte order mark at the very start.
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
+  Parser parser(text);
+  json value;
+  if (!parser.value(value, max_depth) || !parser.at_end(max_depth)) return std::nullopt;
   return value;
 }
 

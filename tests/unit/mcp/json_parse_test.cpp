@@ -2,8 +2,42 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
 namespace mcp_sidecar::mcp {
 namespace {
+
+using nlohmann::json;
+using namespace std::string_literals;  // "..."s keeps NUL bytes
+
+// The value with the type of every node spelled out: nlohmann's operator== finds 1u, 1 and 1.0
+// equal, and 0.0 equal to -0.0.
+std::string typed(const json& v) {
+  std::string out = std::to_string(static_cast<int>(v.type())) + "(";
+  if (v.is_object()) {
+    for (const auto& [key, item] : v.items()) out += json(key).dump() + ":" + typed(item) + ",";
+  } else if (v.is_array()) {
+    for (const auto& item : v) out += typed(item) + ",";
+  } else {
+    out += v.dump();
+  }
+  return out + ")";
+}
+
+// parse_json replaced nlohmann's parser behind the depth rule: it must still agree with it.
+void expect_as_nlohmann(const std::string& text, bool accepted) {
+  SCOPED_TRACE(testing::PrintToString(text));
+  auto mine = parse_json(text);
+  auto theirs = json_depth_within(text) ? json::parse(text, nullptr, false) : json(json::value_t::discarded);
+  EXPECT_EQ(mine.has_value(), accepted);
+  EXPECT_EQ(!theirs.is_discarded(), accepted);
+  if (mine && !theirs.is_discarded()) {
+    EXPECT_EQ(typed(*mine), typed(theirs));
+  }
+}
 
 TEST(JsonParse, ParsesOrdinaryDocuments) {
   auto v = parse_json(R"({"a":[1,2,{"b":"[[[["}]})");
@@ -31,6 +65,199 @@ TEST(JsonParse, MalformedAndInvalidUtf8AreRefused) {
   EXPECT_FALSE(parse_json("{\"a\":1} trailing"));
   EXPECT_FALSE(parse_json("\"\xC3\x28\""));
   EXPECT_FALSE(parse_json(""));
+}
+
+TEST(JsonParse, AcceptsWhatNlohmannAcceptsWithTheSameValuesAndTypes) {
+  const std::vector<std::string> accepted = {
+      // grammar and whitespace (space, tab, LF, CR only), a byte order mark at the very start
+      "{}",
+      "[]",
+      "null",
+      "true",
+      "false",
+      "\"\"",
+      " \t\r\n[ 1 , { \"a\" : [ ] } ]\n ",
+      "\xEF\xBB\xBF{}",
+      R"({"a":{"b":[{"c":null}]},"d":"e"})",
+      // nlohmann stops at a NUL byte after the value, whatever follows it
+      "{}\0"s,
+      "1 \0 garbage"s,
+      "[]\0]]]"s,
+      // escapes, and surrogate pairs combined into one code point
+      R"("\" \\ \/ \b \f \n \r \t")",
+      R"("\u0000\u001f\u007F\u00e9\u20AC\uFFFF")",
+      R"("\ud83d\ude00 \uD800\uDC00 \uDBFF\uDFFF")",
+      // well-formed UTF-8 at each boundary of RFC 3629's table, raw and inside runs of ASCII
+      "\"a\xC2\x80"
+      "b\xDF\xBF\"",
+      "\"\xE0\xA0\x80\xEC\xBF\xBF\xED\x9F\xBF\xEE\x80\x80\xEF\xBF\xBF\"",
+      "\"\xF0\x90\x80\x80\xF3\xBF\xBF\xBF\xF4\x8F\xBF\xBF\"",
+      "\"\x7F\"",
+      // number typing: unsigned when it fits, signed when negative, double past 64 bits or with . or e
+      "0",
+      "-0",
+      "-0.0",
+      "0.0",
+      "1",
+      "18446744073709551615",
+      "18446744073709551616",
+      "-9223372036854775808",
+      "-9223372036854775809",
+      "123456789012345678901234567890",
+      "1.5",
+      "-1.5e-3",
+      "1E5",
+      "1e+5",
+      "2.5E-0",
+      "1.7976931348623157e308",
+      "4.9406564584124654e-324",
+      "2e-324",
+      "-1e-400",
+      "1e-400",
+      "0e400",
+      "0.000000000000000000000000000000000000000000000000000000000000001e-300",
+      "[1,-1,1.0,18446744073709551616,-0]",
+      // a repeated key keeps its last value
+      R"({"a":1,"a":[2],"b":3,"a":"last"})",
+      R"({"a":{"x":1},"a":{"y":2}})",
+      // nesting up to the limit
+      std::string(128, '[') + std::string(128, ']'),
+      std::string(127, '[') + "{}" + std::string(127, ']'),
+  };
+  for (const auto& text : accepted) expect_as_nlohmann(text, true);
+}
+
+TEST(JsonParse, RefusesWhatNlohmannRefuses) {
+  const std::vector<std::string> refused = {
+      // grammar: empty, trailing commas and text, comments, bad literals, whitespace nlohmann does not skip
+      "",
+      " ",
+      "\0"s,
+      "\0{}"s,
+      "[1,]",
+      "{\"a\":1,}",
+      "{,}",
+      "[,1]",
+      "{\"a\"}",
+      "{\"a\" 1}",
+      "{1:2}",
+      "{'a':1}",
+      "[1 2]",
+      "[1",
+      "{\"a\":1",
+      "[]]",
+      "{} {}",
+      "{}x",
+      "// c\n{}",
+      "/* c */ {}",
+      "{} /**/",
+      "tru",
+      "truex",
+      "nul",
+      "False",
+      "NaN",
+      "Infinity",
+      "\f{}",
+      "\v{}",
+      "\xC2\xA0{}",
+      "\xEF\xBB{}",
+      "\xEF\xBB\xBF\xEF\xBB\xBF{}",
+      "\xEF\xBB\xBF",
+      // numbers
+      "01",
+      "-01",
+      "+1",
+      "-",
+      ".5",
+      "1.",
+      "1.e5",
+      "1e",
+      "1e+",
+      "-e5",
+      "0x10",
+      "1_000",
+      "- 1",
+      "1e400",
+      "-1e400",
+      "1.7976931348623159e308",
+      "123456789e999999999999",
+      // strings: unterminated, raw control characters, unknown escapes, short \u
+      "\"abc",
+      "\"\\\"",
+      "\"a\nb\"",
+      "\"\t\"",
+      "\"\0\""s,
+      "\"\x1F\"",
+      R"("\a")",
+      R"("\x41")",
+      R"("\U0041")",
+      R"("\u12")",
+      R"("\u12G4")",
+      R"("\u")",
+      "\"\\",
+      // surrogates: lone high, lone low, high followed by something else, reversed pair
+      R"("\ud800")",
+      R"("\ud800x")",
+      R"("\ud800\n")",
+      R"("\ud800\u0041")",
+      R"("\ud800\ud800")",
+      R"("\udc00")",
+      R"("\udfff\ud800")",
+      R"("\ud800\u")",
+      R"("\uDBFF\uE000")",
+      // ill-formed UTF-8: stray continuation bytes, overlong forms, encoded surrogates, past
+      // U+10FFFF, bytes that never occur, sequences cut short by the quote or the end
+      "\"\x80\"",
+      "\"\xBF\"",
+      "\"\xC0\xAF\"",
+      "\"\xC1\xBF\"",
+      "\"\xE0\x80\xAF\"",
+      "\"\xE0\x9F\xBF\"",
+      "\"\xF0\x80\x80\xAF\"",
+      "\"\xF0\x8F\xBF\xBF\"",
+      "\"\xED\xA0\x80\"",
+      "\"\xED\xBF\xBF\"",
+      "\"\xF4\x90\x80\x80\"",
+      "\"\xF5\x80\x80\x80\"",
+      "\"\xFF\"",
+      "\"\xFE\"",
+      "\"\xC3\x28\"",
+      "\"\xC3\"",
+      "\"\xE2\x82\"",
+      "\"\xF0\x9F\x98\"",
+      "\"\xE2\x82",
+      "\"\xF0\x9F",
+      "\xC3\xA9",
+      // nesting one past the limit, also after a NUL that nlohmann would stop at
+      std::string(129, '[') + std::string(129, ']'),
+      std::string(128, '[') + "{}" + std::string(128, ']'),
+      "{}\0"s + std::string(129, '['),
+  };
+  for (const auto& text : refused) expect_as_nlohmann(text, false);
+}
+
+TEST(JsonParse, TypesNumbersAsNlohmannDoes) {
+  EXPECT_EQ(parse_json("18446744073709551615")->type(), json::value_t::number_unsigned);
+  EXPECT_EQ(parse_json("18446744073709551616")->type(), json::value_t::number_float);
+  EXPECT_EQ(parse_json("-9223372036854775808")->get<std::int64_t>(), INT64_MIN);
+  EXPECT_EQ(parse_json("-9223372036854775809")->type(), json::value_t::number_float);
+  EXPECT_EQ(parse_json("-0")->type(), json::value_t::number_integer);
+  EXPECT_TRUE(std::signbit(parse_json("-1e-400")->get<double>()));
+  EXPECT_EQ(parse_json("2.5e3")->get<double>(), 2500.0);
+}
+
+TEST(JsonParse, DecodesEscapesAndKeepsTheLastDuplicate) {
+  EXPECT_EQ(*parse_json(R"("\ud83d\ude00\u00e9\n")"), "\xF0\x9F\x98\x80\xC3\xA9\n");
+  EXPECT_EQ(parse_json(R"("a\u0000b")")->get<std::string>(), "a\0b"s);
+  EXPECT_EQ(*parse_json(R"({"k":1,"k":{"x":[]}})"), json::parse(R"({"k":{"x":[]}})"));
+}
+
+TEST(JsonParse, NeverRecursesPastTheLimit) {
+  EXPECT_TRUE(parse_json("[[[]]]", 3));
+  EXPECT_FALSE(parse_json("[[[]]]", 2));
+  EXPECT_TRUE(parse_json("1", 0));
+  EXPECT_FALSE(parse_json("{}", 0));
+  EXPECT_FALSE(parse_json(std::string(1'000'000, '{')));
 }
 
 }  // namespace
