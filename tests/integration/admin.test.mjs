@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 
-import { SIDECAR_BIN, callTool, hasCommand, metricValue, request, sidecarConfig, skipOrFail, startServer, startSidecar } from './helpers.mjs';
+import { SIDECAR_BIN, callTool, hasCommand, metricValue, request, sidecarConfig, skipOrFail, startServer, startSidecar, until } from './helpers.mjs';
 
 const dir = fs.mkdtempSync('/tmp/it-admin-');
 let server;
@@ -35,6 +35,10 @@ test('healthz and readyz', async () => {
 test('metrics: the families of the product sheet, after a call', async () => {
   assert.equal((await callTool(sidecar, 'registry', 'lookup_company', { company_number: 'GB-10001' }, { 'X-Case-Id': 'm-1' })).status, 200);
   assert.equal((await callTool(sidecar, 'registry', 'no_such_tool', {}, { 'X-Case-Id': 'm-2' })).status, 404);
+  // The first call opens the whole pool and goes out on the first session ready: the other may
+  // still be opening when the calls return.
+  await until(async () => metricValue((await request(`${sidecar.admin}/metrics`)).body, 'mcp_sidecar_pool_sessions',
+    { server: 'registry', state: 'ready' }) === 2, { what: 'both pooled sessions ready' });
   const m = await request(`${sidecar.admin}/metrics`);
   assert.equal(m.status, 200);
   assert.match(m.headers['content-type'], /^text\/plain; version=0\.0\.4/);
