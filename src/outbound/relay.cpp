@@ -4,6 +4,8 @@
 
 #include <boost/asio/co_spawn.hpp>
 
+#include <exception>
+
 namespace mcp_sidecar::outbound {
 
 namespace bhttp = boost::beast::http;

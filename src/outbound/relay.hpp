@@ -10,7 +10,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>

@@ -134,7 +134,7 @@ std::string_view level_name() {
 
 bool enabled(Level level) { return logger()->should_log(to_spd(level)); }
 
-Line::Line(Level level, std::string_view event) : level_(level), enabled_(logger()->should_log(to_spd(level))) {
+Line::Line(Level level, std::string_view event) : enabled_(logger()->should_log(to_spd(level))) {
   if (!enabled_) return;
   static constexpr std::string_view kNames[] = {"trace", "debug", "info", "warn", "error"};
   text_.reserve(256);
@@ -191,10 +191,8 @@ void Line::write() {
   if (!first) b.lines += '\n';
   b.lines += text_;
   if (b.lines.size() >= kMaxBatch) {
-    std::string out = std::move(b.lines);
-    b.lines.clear();
     lock.unlock();
-    write_out(out);
+    flush();
   } else if (first) {
     b.schedule();
   }

@@ -37,7 +37,6 @@ class Line {
 
  private:
   void key(std::string_view k);
-  Level level_;
   bool enabled_;
   std::string text_;
 };
