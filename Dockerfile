@@ -37,11 +37,11 @@ LABEL org.opencontainers.image.title="mcp-sidecar" \
       org.opencontainers.image.description="Kubernetes sidecar for Model Context Protocol traffic: outbound session pools and REST API, inbound authentication and policy gate" \
       org.opencontainers.image.version="$VERSION" \
       org.opencontainers.image.base.name="docker.io/library/debian:bookworm-slim"
-# The shared libraries the binary links (ldd), and the system trust store for https upstreams.
+# The shared libraries the binary links (ldd; spdlog, fmt, yaml-cpp and Boost.URL are linked
+# into it), and the system trust store for https upstreams.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-      ca-certificates libssl3 libboost-url1.81.0 libprometheus-cpp-core1.0 libspdlog1.10 libfmt9 \
-      libyaml-cpp0.7 libmimalloc2.0 \
+      ca-certificates libssl3 libprometheus-cpp-core1.0 libmimalloc2.0 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/debconf/*-old /var/log/apt \
       /var/log/dpkg.log
 COPY --from=build /mcp-sidecar /usr/local/bin/mcp-sidecar
