@@ -65,26 +65,67 @@ bool answers_server_requests(const json& capabilities) {
          (capabilities.contains("elicitation") || capabilities.contains("sampling") || capabilities.contains("roots"));
 }
 
+// Messages are built member by member: nlohmann's initializer lists first build a two-element
+// array per member (allocations and moves), a visible part of a proxied call's cost.
+namespace {
+json::object_t& envelope(json& m) {
+  m = json::object();
+  auto& object = m.get_ref<json::object_t&>();
+  object.emplace("jsonrpc", "2.0");
+  return object;
+}
+}  // namespace
+
 json make_request(json id, std::string_view method, json params) {
-  json m = {{"jsonrpc", "2.0"}, {"id", std::move(id)}, {"method", method}};
-  if (!params.is_null()) m["params"] = std::move(params);
+  json m;
+  auto& object = envelope(m);
+  object.emplace("id", std::move(id));
+  object.emplace("method", method);
+  if (!params.is_null()) object.emplace("params", std::move(params));
   return m;
 }
 
+std::string request_text(const json& id, std::string_view method, const json& params) {
+  // The members in the order nlohmann's std::map keeps them: id, jsonrpc, method, params.
+  std::string text = R"({"id":)";
+  text += id.dump();
+  text += R"(,"jsonrpc":"2.0","method":)";
+  text += json(method).dump();
+  if (!params.is_null()) {
+    text += R"(,"params":)";
+    text += params.dump();
+  }
+  text += '}';
+  return text;
+}
+
 json make_notification(std::string_view method, json params) {
-  json m = {{"jsonrpc", "2.0"}, {"method", method}};
-  if (!params.is_null()) m["params"] = std::move(params);
+  json m;
+  auto& object = envelope(m);
+  object.emplace("method", method);
+  if (!params.is_null()) object.emplace("params", std::move(params));
   return m;
 }
 
 json make_result(json id, json result) {
-  return {{"jsonrpc", "2.0"}, {"id", std::move(id)}, {"result", std::move(result)}};
+  json m;
+  auto& object = envelope(m);
+  object.emplace("id", std::move(id));
+  object.emplace("result", std::move(result));
+  return m;
 }
 
 json make_error(json id, int code, std::string_view message, json data) {
-  json error = {{"code", code}, {"message", message}};
-  if (!data.is_null()) error["data"] = std::move(data);
-  return {{"jsonrpc", "2.0"}, {"id", std::move(id)}, {"error", std::move(error)}};
+  json error(json::value_t::object);
+  auto& members = error.get_ref<json::object_t&>();
+  members.emplace("code", code);
+  members.emplace("message", message);
+  if (!data.is_null()) members.emplace("data", std::move(data));
+  json m;
+  auto& object = envelope(m);
+  object.emplace("id", std::move(id));
+  object.emplace("error", std::move(error));
+  return m;
 }
 
 }  // namespace mcp_sidecar::mcp

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace mcp_sidecar::mcp {
@@ -33,6 +34,8 @@ std::optional<json> parse_message(std::string_view text, bool& duplicate_keys);
 bool valid_id(const json& id);
 
 json make_request(json id, std::string_view method, json params);
+// make_request(id, method, params).dump(), byte for byte, without copying params into a message.
+std::string request_text(const json& id, std::string_view method, const json& params);
 
 // The client capability a server-to-client request needs ("sampling", "elicitation", "roots"),
 // or nullptr for one that needs none (ping) or that MCP does not define.

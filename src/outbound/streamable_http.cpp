@@ -36,6 +36,21 @@ constexpr auto kStandalonePause = std::chrono::seconds(1);
 constexpr int kStandaloneAttempts = 3;
 bool is_timeout(const boost::system::error_code& ec) { return ec == boost::beast::error::timeout; }
 
+// A message to post, serialized once. A request keeps its id, method and params beside the
+// text (the answer is matched by id; 2026-07-28 mirrors method and params into headers), so
+// params are never copied into a message only to be serialized.
+struct Outgoing {
+  std::string text;
+  json id;                       // null: a notification or a reply, no answer awaited
+  std::string_view method;       // empty: a reply
+  const json* params = nullptr;  // outlives the exchange (the caller's)
+
+  static Outgoing request(json id, std::string_view method, const json& params) {
+    auto text = mcp::request_text(id, method, params);
+    return {std::move(text), std::move(id), method, &params};
+  }
+};
+
 // The state of one request while its answer is awaited, across stream resumptions.
 struct Pending {
   json id;             // null for a notification
@@ -72,8 +87,8 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     if (stateless_) co_return co_await discover(deadline);
     // A server that got initialize twice keeps one session too many, until it expires.
     const RpcOptions options{.deadline = deadline, .idempotent = true};
-    auto reply =
-        co_await exchange(mcp::make_request(next_id_++, "initialize", wire::initialize_params(settings_)), options);
+    const json params = wire::initialize_params(settings_);
+    auto reply = co_await exchange(Outgoing::request(next_id_++, "initialize", params), options);
     if (!reply) co_return std::move(reply).error();
     if (auto err = reply->find("error"); err != reply->end()) {
       // A server of the 2026-07-28 era has no initialize (or names the versions it speaks).
@@ -89,17 +104,17 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
 
   asio::awaitable<Result<json>> request(std::string_view method, const json& params,
                                         const RpcOptions& options) override {
-    if (!stateless_) co_return co_await exchange(mcp::make_request(next_id_++, method, params), options);
+    if (!stateless_) co_return co_await exchange(Outgoing::request(next_id_++, method, params), options);
     json with_meta = params;
     mcp::add_request_meta(with_meta, mcp::kStatelessRevision, client_info(),
                           options.client_capabilities ? *options.client_capabilities : json::object());
-    auto reply = co_await exchange(mcp::make_request(next_id_++, method, with_meta), options);
+    auto reply = co_await exchange(Outgoing::request(next_id_++, method, with_meta), options);
     // "Select a mutually supported version and retry": a refusal that lists this very revision
     // as supported (a server that changed its mind, or a test of clients) earns one retry, with
     // a new id; the refused request was not run.
     if (!reply && reply.error().code == ErrorCode::upstream_version_unsupported &&
         mcp::supports_version(reply.error().detail, mcp::kStatelessRevision) && Clock::now() < options.deadline)
-      reply = co_await exchange(mcp::make_request(next_id_++, method, std::move(with_meta)), options);
+      reply = co_await exchange(Outgoing::request(next_id_++, method, with_meta), options);
     co_return reply;
   }
 
@@ -107,7 +122,8 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     // 2026-07-28 defines no client-to-server notifications over HTTP (closing a stream cancels).
     if (stateless_) co_return Result<void>{};
     const RpcOptions options{.deadline = deadline};
-    auto r = co_await exchange(mcp::make_notification(method, params), options);
+    Outgoing message{mcp::make_notification(method, params).dump()};
+    auto r = co_await exchange(std::move(message), options);
     if (!r) co_return std::move(r).error();
     co_return Result<void>{};
   }
@@ -203,12 +219,12 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
   }
 
   // The 2026-07-28 headers that mirror the body: Mcp-Method, Mcp-Name, Mcp-Param-*.
-  void mirror(http::ClientRequest& req, const json& message, const RpcOptions& options) const {
-    if (!message.contains("method")) return;
-    const std::string method = message["method"];
-    req.set(mcp::kMethodHeader, method);
-    const json& params = message.contains("params") ? message["params"] : json::object();
-    if (auto name = mcp::mirrored_name(method, params); !name.empty())
+  void mirror(http::ClientRequest& req, const Outgoing& message, const RpcOptions& options) const {
+    if (message.method.empty()) return;
+    req.set(mcp::kMethodHeader, message.method);
+    static const json no_params = json::object();
+    const json& params = message.params ? *message.params : no_params;
+    if (auto name = mcp::mirrored_name(message.method, params); !name.empty())
       req.set(mcp::kNameHeader, mcp::encode_header_value(name));
     for (const auto& [header, value] : options.headers) req.set(header, value);
   }
@@ -221,9 +237,9 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
   // Posts one message: for a request, returns the response with its id; for a notification,
   // null once the server accepted it (202). A request abandoned at its deadline after it was
   // sent is cancelled upstream with notifications/cancelled.
-  asio::awaitable<Result<json>> exchange(json message, const RpcOptions& options) {
-    const bool is_request = message.contains("id");
-    Pending p{is_request ? message["id"] : json(), options.deadline, options};
+  asio::awaitable<Result<json>> exchange(Outgoing message, const RpcOptions& options) {
+    const bool is_request = !message.id.is_null();
+    Pending p{message.id, options.deadline, options};
     struct Counted {  // close() waits for the exchanges in flight
       StreamableHttpSession& s;
       explicit Counted(StreamableHttpSession& session) : s(session) { ++s.exchanges_; }
@@ -248,11 +264,11 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
   // 9.3.1), when it provably never arrived whole (the write failed) or when it may safely
   // arrive twice (a notification, a reply, a request marked idempotent) and the connection
   // ended before any byte of the answer. Anything else lost that way may have run: it fails.
-  asio::awaitable<Result<json>> post(json message, Pending& p) {
+  asio::awaitable<Result<json>> post(Outgoing message, Pending& p) {
     const bool initializing = info_.protocol_version.empty();
     const bool expect_reply = !p.id.is_null();
     const bool repeatable = !expect_reply || p.options.idempotent;
-    auto req = build(bhttp::verb::post, message.dump(), p.options.case_id);
+    auto req = build(bhttp::verb::post, std::move(message.text), p.options.case_id);
     if (stateless_) mirror(req, message, p.options);
     for (bool fresh = false;; fresh = true) {
       auto lease_result = co_await pool_.acquire(p.deadline, fresh);
@@ -502,10 +518,11 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     auto self = shared_from_this();
     asio::co_spawn(
         pool_.executor(),
-        [self, message = std::move(message)]() -> asio::awaitable<void> {
+        [self, text = message.dump()]() -> asio::awaitable<void> {
           const RpcOptions options{.deadline = Clock::now() + kBackgroundTimeout};
           Pending p{json(), options.deadline, options};
-          auto r = co_await self->post(message, p);
+          Outgoing message{text};
+          auto r = co_await self->post(std::move(message), p);
           if (!r) log::debug("upstream_send_failed", {{"error", r.error().message}});
         },
         asio::detached);

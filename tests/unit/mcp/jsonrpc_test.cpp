@@ -62,6 +62,18 @@ TEST(JsonRpc, BuildsMessages) {
   EXPECT_EQ(err["error"]["code"], -32601);
   EXPECT_EQ(classify(err), MessageKind::error);
   EXPECT_EQ(classify(make_result("x", json::object())), MessageKind::result);
+  EXPECT_EQ(make_result(7, {{"b", 1}, {"a", "\u00e9"}}).dump(), R"({"id":7,"jsonrpc":"2.0","result":{"a":"é","b":1}})");
+  EXPECT_EQ(make_error(nullptr, kInvalidRequest, "bad", {{"why", "x"}}).dump(),
+            R"({"error":{"code":-32600,"data":{"why":"x"},"message":"bad"},"id":null,"jsonrpc":"2.0"})");
+}
+
+// The text of a request is exactly what serializing the built message gives.
+TEST(JsonRpc, RequestTextIsTheBuiltMessage) {
+  const json params = {{"name", "lookup"}, {"arguments", {{"q", "a \"quoted\" \u00e9\n"}, {"n", {1, 2.5, nullptr}}}}};
+  for (const json& id : {json(0), json(-12), json("id-\u00e9\"x\""), json(9007199254740993LL)})
+    for (std::string_view method : {"tools/call", "ping", "odd \"method\"\\"})
+      for (const json& p : {params, json::object(), json(), json::array({1})})
+        EXPECT_EQ(request_text(id, method, p), make_request(id, method, p).dump()) << id << method << p;
 }
 
 }  // namespace
