@@ -1,5 +1,6 @@
 #include "http/server.hpp"
 
+#include "core/json_write.hpp"
 #include "http/wire.hpp"
 
 #include "telemetry/log.hpp"
@@ -38,8 +39,7 @@ Response make_response(unsigned status, std::string body, std::string_view conte
 }
 
 Response make_json_response(unsigned status, const nlohmann::json& body, unsigned version) {
-  return make_response(status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json",
-                       version);
+  return make_response(status, dump_json(body, JsonErrors::replace), "application/json", version);
 }
 
 std::string_view head_problem(const beast::http::request_header<>& head) {

@@ -1,5 +1,6 @@
 #include "mcp/jsonrpc.hpp"
 
+#include "core/json_write.hpp"
 #include "mcp/json_parse.hpp"
 
 #include <vector>
@@ -88,12 +89,12 @@ json make_request(json id, std::string_view method, json params) {
 std::string request_text(const json& id, std::string_view method, const json& params) {
   // The members in the order nlohmann's std::map keeps them: id, jsonrpc, method, params.
   std::string text = R"({"id":)";
-  text += id.dump();
+  append_json(text, id);
   text += R"(,"jsonrpc":"2.0","method":)";
-  text += json(method).dump();
+  append_json_string(text, method);
   if (!params.is_null()) {
     text += R"(,"params":)";
-    text += params.dump();
+    append_json(text, params);
   }
   text += '}';
   return text;

@@ -1,5 +1,6 @@
 #include "outbound/relay.hpp"
 
+#include "core/json_write.hpp"
 #include "mcp/jsonrpc.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -12,7 +13,12 @@ namespace bhttp = boost::beast::http;
 
 namespace {
 
-std::string event(const nlohmann::json& message) { return "event: message\ndata: " + message.dump() + "\n\n"; }
+std::string event(const nlohmann::json& message) {
+  std::string text = "event: message\ndata: ";
+  append_json(text, message);
+  text += "\n\n";
+  return text;
+}
 
 }  // namespace
 

@@ -1,6 +1,8 @@
 // Differential: parse_json against nlohmann's own parser plus the depth rule it replaced. Both must
 // accept and reject the same inputs and build the same values, down to the type of every node
-// (nlohmann's operator== finds 1u, 1 and 1.0 equal, so it cannot be the judge).
+// (nlohmann's operator== finds 1u, 1 and 1.0 equal, so it cannot be the judge). And what the
+// parser built is written by append_json exactly as nlohmann's dump() writes it.
+#include "core/json_write.hpp"
 #include "mcp/json_parse.hpp"
 
 #include <cstdint>
@@ -28,5 +30,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (mcp_sidecar::mcp::json_depth_within(text)) theirs = json::parse(text.begin(), text.end(), nullptr, false);
   if (mine.has_value() == theirs.is_discarded()) __builtin_trap();
   if (mine && (!same(*mine, theirs) || mine->dump() != theirs.dump())) __builtin_trap();
+  if (mine && mcp_sidecar::dump_json(*mine) != theirs.dump()) __builtin_trap();
   return 0;
 }

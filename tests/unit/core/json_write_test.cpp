@@ -1,0 +1,66 @@
+#include "core/json_write.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+namespace mcp_sidecar {
+namespace {
+
+using nlohmann::json;
+
+// Every value is written exactly as nlohmann's dump() writes it, with either error handler.
+TEST(JsonWrite, WritesWhatDumpWrites) {
+  const json values[] = {
+      nullptr,
+      true,
+      false,
+      0,
+      -1,
+      std::numeric_limits<std::int64_t>::min(),
+      std::numeric_limits<std::uint64_t>::max(),
+      0.0,
+      -0.0,
+      1.5,
+      1e300,
+      3.0,
+      0.1,
+      std::numeric_limits<double>::quiet_NaN(),
+      "",
+      "plain ascii ~ 0x7f:\x7f",
+      "quote \" backslash \\ slash /",
+      "controls \b\f\n\r\t \x01 \x1f",
+      "utf-8: \u00e9 \u4e2d \U0001F600",
+      json::array(),
+      json::object(),
+      json::parse(R"({"b":[1,2.5,"x",{"z":null,"a":true}],"a":{"nested":{"k\"ey":"v\u00e9"}},"":0})"),
+      json::binary({1, 2, 3}),
+  };
+  std::string every_ascii;
+  for (int c = 0; c < 0x80; ++c) every_ascii += static_cast<char>(c);
+  std::vector<json> all(std::begin(values), std::end(values));
+  all.push_back(every_ascii);
+  all.push_back({{every_ascii, every_ascii}});
+  for (const auto& value : all) {
+    EXPECT_EQ(dump_json(value), value.dump()) << value.dump();
+    EXPECT_EQ(dump_json(value, JsonErrors::replace), value.dump(-1, ' ', false, JsonErrors::replace));
+    std::string out = "prefix:";
+    append_json(out, value);
+    EXPECT_EQ(out, "prefix:" + value.dump());
+  }
+}
+
+// Invalid UTF-8 throws as dump() does, or is replaced as dump(replace) does.
+TEST(JsonWrite, InvalidUtf8AsDump) {
+  const json bad = {{"k", "a\xff b"}, {"list", {"\xc3"}}};
+  EXPECT_THROW(dump_json(bad), json::type_error);
+  EXPECT_EQ(dump_json(bad, JsonErrors::replace), bad.dump(-1, ' ', false, JsonErrors::replace));
+  std::string out;
+  append_json_string(out, "tab\there");
+  EXPECT_EQ(out, R"("tab\there")");
+}
+
+}  // namespace
+}  // namespace mcp_sidecar
