@@ -69,6 +69,9 @@ function sClient(port, args) {
     p.stdout.on('data', (d) => (stdout += d));
     p.stderr.on('data', (d) => (stderr += d));
     p.on('error', reject);
+    // A refused handshake can end s_client before it reads the request: the write then fails
+    // (EPIPE), and the outcome is judged from what s_client printed, as for any other refusal.
+    p.stdin.on('error', () => {});
     const timer = setTimeout(() => p.kill('SIGKILL'), 15000);
     p.on('close', () => {
       clearTimeout(timer);
