@@ -13,6 +13,7 @@
 #include "telemetry/call_log.hpp"
 #include "telemetry/log.hpp"
 #include "telemetry/metrics.hpp"
+#include "version.hpp"  // generated at build time: src/version.cmake
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -31,10 +32,6 @@
 #include <iostream>
 #include <optional>
 #include <sstream>
-
-#ifndef MCP_SIDECAR_VERSION
-#define MCP_SIDECAR_VERSION "dev"
-#endif
 
 namespace {
 
