@@ -90,8 +90,6 @@ json rpc_error(const json& id, ErrorCode code, std::string_view message) {
   return mcp::make_error(id, jsonrpc_code(code), message);
 }
 
-std::string message_event(const json& message) { return "event: message\ndata: " + message.dump() + "\n\n"; }
-
 http::Response json_reply(unsigned status, const json& body, unsigned version) {
   return http::make_json_response(status, body, version);
 }
@@ -472,7 +470,7 @@ asio::awaitable<void> Gate::stream_events(http::Exchange& ex, http::ClientConnec
   std::vector<std::string> events;
   // Denied elements of a batch are answered first, as events of this stream.
   for (auto& d : state.denied) {
-    std::string event = message_event(d);
+    std::string event = mcp::message_event(d);
     if (!co_await ex.write_chunk(event)) co_return;
   }
   bool client_gone = false;
@@ -511,9 +509,9 @@ asio::awaitable<void> Gate::stream_events(http::Exchange& ex, http::ClientConnec
     std::string errors;
     for (auto& [id, entry] : state.pending->entries) {
       if (entry.call) entry.call->finish(outcome_label(code), code_name(code));
-      errors += message_event(rpc_error(json::parse(id), code, message));
+      errors += mcp::message_event(rpc_error(json::parse(id), code, message));
     }
-    if (errors.empty()) errors = message_event(rpc_error(nullptr, code, message));
+    if (errors.empty()) errors = mcp::message_event(rpc_error(nullptr, code, message));
     state.pending->entries.clear();
     co_await ex.write_chunk(errors);
     co_await ex.end_stream();

@@ -1,5 +1,7 @@
 #include "mcp/sse_framer.hpp"
 
+#include "core/json_write.hpp"
+
 #include <utility>
 
 namespace mcp_sidecar::mcp {
@@ -89,6 +91,13 @@ std::string rewrite_event(std::string_view raw, std::string_view data) {
   if (data.empty()) out.append("data: \n");
   out.push_back('\n');
   return out;
+}
+
+std::string message_event(const nlohmann::json& message) {
+  std::string text = "event: message\ndata: ";
+  append_json(text, message);
+  text += "\n\n";
+  return text;
 }
 
 }  // namespace mcp_sidecar::mcp

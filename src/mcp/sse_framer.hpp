@@ -3,6 +3,8 @@
 // only the events it must. Pure; one per stream.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -37,5 +39,7 @@ class SseFramer {
 std::string event_data(std::string_view raw_event);
 // An event carrying `data` (one data: line per line), keeping the id: and event: lines of `raw`.
 std::string rewrite_event(std::string_view raw_event, std::string_view data);
+// The `message` event that carries one JSON-RPC message on an MCP stream.
+std::string message_event(const nlohmann::json& message);
 
 }  // namespace mcp_sidecar::mcp

@@ -6,6 +6,7 @@
 #include "mcp/jsonrpc.hpp"
 #include "mcp/modern.hpp"
 #include "mcp/protocol.hpp"
+#include "mcp/sse_framer.hpp"
 #include "telemetry/call_recorder.hpp"
 #include "telemetry/metrics.hpp"
 
@@ -458,7 +459,7 @@ asio::awaitable<void> McpEndpoint::pump_stream(http::Exchange& ex, ClientSession
     while (here && !session.outbox.empty()) {
       auto message = std::move(session.outbox.front());
       session.outbox.pop_front();
-      here = co_await ex.write_chunk("event: message\ndata: " + message.dump() + "\n\n");
+      here = co_await ex.write_chunk(mcp::message_event(message));
     }
     if (!here || session.closed) break;
     // A quiet stream is probed now and then, so a client gone without a word is noticed.

@@ -1,7 +1,7 @@
 #include "outbound/relay.hpp"
 
-#include "core/json_write.hpp"
 #include "mcp/jsonrpc.hpp"
+#include "mcp/sse_framer.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 
@@ -10,17 +10,6 @@
 namespace mcp_sidecar::outbound {
 
 namespace bhttp = boost::beast::http;
-
-namespace {
-
-std::string event(const nlohmann::json& message) {
-  std::string text = "event: message\ndata: ";
-  append_json(text, message);
-  text += "\n\n";
-  return text;
-}
-
-}  // namespace
 
 void Relay::push(nlohmann::json message) {
   if (sink_) return sink_(std::move(message));
@@ -48,14 +37,14 @@ asio::awaitable<void> Relay::pump(std::shared_ptr<Relay> relay) {
       auto messages = std::exchange(relay->outbox_, {});
       // Without a client the messages are dropped: the work still runs to its end.
       for (const auto& message : messages)
-        if (client_here) client_here = co_await ex.write_chunk(event(message));
+        if (client_here) client_here = co_await ex.write_chunk(mcp::message_event(message));
     }
     if (relay->answer_) break;
     // Woken by push() or by the answer; the work's own deadline bounds this wait.
     co_await relay->wake_.wait_until(Clock::now() + std::chrono::hours(1));
   }
   const Answer& answer = *relay->answer_;
-  if (client_here && !answer.message.is_null()) co_await ex.write_chunk(event(answer.message));
+  if (client_here && !answer.message.is_null()) co_await ex.write_chunk(mcp::message_event(answer.message));
   co_await ex.end_stream();
 }
 

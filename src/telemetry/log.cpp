@@ -1,9 +1,10 @@
 #include "telemetry/log.hpp"
 
+#include "core/json_write.hpp"
+
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <ctime>
 #include <mutex>
 
@@ -40,21 +41,6 @@ void append_timestamp(std::string& out) {
   out += static_cast<char>('0' + millis / 10 % 10);
   out += static_cast<char>('0' + millis % 10);
   out += 'Z';
-}
-
-// A JSON string literal of `s`; invalid UTF-8 is replaced as nlohmann's dump(replace) does.
-void append_quoted(std::string& out, std::string_view s) {
-  const bool plain = std::all_of(s.begin(), s.end(), [](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return u >= 0x20 && u < 0x80 && c != '"' && c != '\\';
-  });
-  if (!plain) {
-    out += nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    return;
-  }
-  out += '"';
-  out += s;
-  out += '"';
 }
 
 spdlog::level::level_enum to_spd(Level level) {
@@ -143,19 +129,19 @@ Line::Line(Level level, std::string_view event) : enabled_(logger()->should_log(
   text_ += R"(","level":")";
   text_ += kNames[static_cast<int>(level)];
   text_ += R"(","event":)";
-  append_quoted(text_, event);
+  append_json_string(text_, event, JsonErrors::replace);
 }
 
 void Line::key(std::string_view k) {
   text_ += ',';
-  append_quoted(text_, k);
+  append_json_string(text_, k, JsonErrors::replace);
   text_ += ':';
 }
 
 Line& Line::str(std::string_view k, std::string_view value) {
   if (!enabled_) return *this;
   key(k);
-  append_quoted(text_, value);
+  append_json_string(text_, value, JsonErrors::replace);
   return *this;
 }
 
@@ -169,10 +155,7 @@ Line& Line::num(std::string_view k, double value) {
 Line& Line::json(std::string_view k, const nlohmann::json& value) {
   if (!enabled_) return *this;
   key(k);
-  if (value.is_string())
-    append_quoted(text_, value.get_ref<const std::string&>());
-  else
-    text_ += value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  append_json(text_, value, JsonErrors::replace);
   return *this;
 }
 

@@ -59,5 +59,12 @@ TEST(SseFramer, DataAndRewrite) {
   EXPECT_EQ(p.last_event_id(), "42");
 }
 
+TEST(SseFramer, MessageEventCarriesTheMessage) {
+  const nlohmann::json message = {{"jsonrpc", "2.0"}, {"method", "notifications/progress"}, {"params", {{"p", 1}}}};
+  const auto event = message_event(message);
+  EXPECT_EQ(event, "event: message\ndata: " + message.dump() + "\n\n");
+  EXPECT_EQ(event_data(event), message.dump());
+}
+
 }  // namespace
 }  // namespace mcp_sidecar::mcp
