@@ -287,9 +287,15 @@ async function hopScenarios(stub, pki) {
     transport: 'streamable-http', tls: clientTls }]);
 
   const nginx = await startNginx('nginx', nginxProxy(stub.base));
-  const relay = await spawnReady(PROXY_CPU, BIN.relay, ['--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${stub.port}`],
-    /^listening /, 'relay');
-  const relayPort = Number(relay.line.split(' ')[1]);
+  // The relay floors: Beast's whole HTTP layer, its parser alone, and none of Beast.
+  const startRelay = async (name, flags) => {
+    const r = await spawnReady(PROXY_CPU, BIN.relay, ['--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${stub.port}`,
+      ...flags], /^listening /, name);
+    return { pid: r.proc.pid, url: `http://127.0.0.1:${Number(r.line.split(' ')[1])}/mcp` };
+  };
+  const relay = await startRelay('relay', []);
+  const leanRelay = await startRelay('relay-lean', ['--lean']);
+  const rawRelay = await startRelay('relay-raw', ['--raw']);
   const nginxB = await startNginx('nginx-b', nginxProxy(stub.base));
   const nginxA = await startNginx('nginx-a', nginxProxy(`http://127.0.0.1:${nginxB.port}`));
   const nginxTlsB = await startNginx('nginx-tls-b', nginxProxy(stub.base, { listenTls: tls('registry') }));
@@ -301,8 +307,9 @@ async function hopScenarios(stub, pki) {
     { name: 'direct', label: '(1) direct', target: stub.url, pids: [] },
     { name: 'sidecar', label: '(2) outbound sidecar', target: viaSidecar(side), pids: [side.proc.pid] },
     { name: 'nginx', label: '(2) nginx', target: `http://127.0.0.1:${nginx.port}/mcp`, pids: [nginx.pid] },
-    { name: 'relay', label: '(2) Beast relay, no MCP work', target: `http://127.0.0.1:${relayPort}/mcp`,
-      pids: [relay.proc.pid] },
+    { name: 'relay', label: '(2) Beast relay, no MCP work', target: relay.url, pids: [relay.pid] },
+    { name: 'relay_lean', label: '(2) relay, Beast parser only', target: leanRelay.url, pids: [leanRelay.pid] },
+    { name: 'relay_raw', label: '(2) relay, no Beast', target: rawRelay.url, pids: [rawRelay.pid] },
     { name: 'sidecar_pair', label: '(3) sidecar pair, plain', target: viaSidecar(plainOut),
       pids: [plainOut.proc.pid, plainGate.proc.pid] },
     { name: 'nginx_pair', label: '(3) nginx pair, plain', target: `http://127.0.0.1:${nginxA.port}/mcp`,
@@ -461,7 +468,7 @@ const stub = await startStub();
 const only = opts.only ? opts.only.split(',') : null;
 const want = (name) => !only || only.includes(name);
 console.error(`bench: ${smoke ? 'smoke run' : `${ROUNDS} rounds of ${SECONDS} s`} in ${dir}`);
-const HOPS = ['direct', 'sidecar', 'nginx', 'relay', 'sidecar_pair', 'nginx_pair', 'sidecar_pair_mtls', 'nginx_pair_mtls'];
+const HOPS = ['direct', 'sidecar', 'nginx', 'relay', 'relay_lean', 'relay_raw', 'sidecar_pair', 'nginx_pair', 'sidecar_pair_mtls', 'nginx_pair_mtls'];
 if (HOPS.some(want)) await hops(stub, pki);
 if (want('sdk')) await sdkPooling();
 if (want('memory')) await memory(stub);
