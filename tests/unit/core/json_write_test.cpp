@@ -52,6 +52,20 @@ TEST(JsonWrite, WritesWhatDumpWrites) {
   }
 }
 
+// Every byte value, at every place in a string, is written as dump() writes it: the check that
+// lets a string through unescaped must miss none.
+TEST(JsonWrite, EveryByteAtEveryPlace) {
+  for (int byte = 0; byte < 0x100; ++byte) {
+    for (std::size_t at = 0; at < 19; ++at) {
+      std::string s(19, 'a');
+      s[at] = static_cast<char>(byte);
+      std::string out;
+      append_json_string(out, s, JsonErrors::replace);
+      ASSERT_EQ(out, json(s).dump(-1, ' ', false, JsonErrors::replace)) << "byte " << byte << " at " << at;
+    }
+  }
+}
+
 // Invalid UTF-8 throws as dump() does, or is replaced as dump(replace) does.
 TEST(JsonWrite, InvalidUtf8AsDump) {
   const json bad = {{"k", "a\xff b"}, {"list", {"\xc3"}}};
