@@ -383,7 +383,10 @@ asio::awaitable<Result<json>> Upstream::call_tool(const std::string& tool, json 
   bool inject = cid.inject == config::CaseIdInject::always ||
                 (cid.inject == config::CaseIdInject::schema && info->declares(cid.argument));
   if (inject && !arguments.contains(cid.argument)) arguments[cid.argument] = case_id;
-  json params = {{"name", tool}, {"arguments", std::move(arguments)}, {"_meta", {{cid.meta_key, case_id}}}};
+  json params = json::object();  // member by member: an initializer list builds an array per member
+  params["name"] = tool;
+  params["arguments"] = std::move(arguments);
+  params["_meta"][cid.meta_key] = case_id;
 
   // Keep the catalog alive while `info` points into it.
   auto keep = catalog.value();
