@@ -153,8 +153,7 @@ asio::awaitable<void> serve_lean(beast::tcp_stream client) {
   }
 }
 
-// --raw: one message in `buffer` (which may already hold the start of it), framed by its
-// Content-Length. Returns its size, or 0 when the stream ends or the message cannot be framed.
+// --raw: the bytes read from one socket and not yet passed on.
 struct RawBuffer {
   std::array<char, 64 * 1024> data;
   std::size_t size = 0;
@@ -185,6 +184,9 @@ std::size_t framed_size(const RawBuffer& buffer) {
   return std::string_view::npos;
 }
 
+// Reads until `buffer` (which may already hold the start of it) holds one whole message, framed
+// by its Content-Length. Returns its size, or 0 when the stream ends or the message cannot be
+// framed.
 asio::awaitable<std::size_t> read_framed(tcp::socket& socket, RawBuffer& buffer) {
   for (;;) {
     const auto size = framed_size(buffer);

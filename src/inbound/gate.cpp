@@ -1,5 +1,6 @@
 #include "inbound/gate.hpp"
 
+#include "core/json_write.hpp"
 #include "mcp/headers.hpp"
 #include "mcp/json_parse.hpp"
 #include "mcp/jsonrpc.hpp"
@@ -323,7 +324,7 @@ asio::awaitable<void> Gate::handle(http::Request& req, http::Exchange& ex) {
     co_await ex.respond(json_reply(legacy ? 403 : 200, body, version));
     co_return;
   }
-  std::string body = refused ? (batch ? forwarded : forwarded[0]).dump() : std::move(req.body());
+  std::string body = refused ? dump_json(batch ? forwarded : forwarded[0]) : std::move(req.body());
   co_await forward(req, ex, state, std::move(body));
 }
 

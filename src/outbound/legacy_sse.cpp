@@ -2,6 +2,7 @@
 // GET event stream; its first event, `endpoint`, names the URL the client POSTs messages to; the
 // server answers each POST with 202 and sends the JSON-RPC response on the stream, where it is
 // matched to its waiting caller by id. The stream's loss ends the session (the pool evicts it).
+#include "core/json_write.hpp"
 #include "mcp/json_parse.hpp"
 #include "mcp/jsonrpc.hpp"
 #include "mcp/protocol.hpp"
@@ -293,7 +294,7 @@ class LegacySseSession final : public UpstreamSession, public std::enable_shared
   // (the write failed), or, when `repeatable`, before any byte of the acknowledgement (as
   // streamable_http.cpp does, RFC 9112 9.3.1).
   asio::awaitable<Result<void>> post(json message, TimePoint deadline, std::string_view case_id, bool repeatable) {
-    auto req = build(bhttp::verb::post, endpoint_, message.dump(), case_id);
+    auto req = build(bhttp::verb::post, endpoint_, dump_json(message), case_id);
     for (bool fresh = false;; fresh = true) {
       auto lease = co_await pool_.acquire(deadline, fresh);
       if (!lease) co_return std::move(lease).error();

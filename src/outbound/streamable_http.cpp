@@ -1,5 +1,6 @@
 #include "outbound/transports.hpp"
 
+#include "core/json_write.hpp"
 #include "mcp/headers.hpp"
 #include "mcp/json_parse.hpp"
 #include "mcp/jsonrpc.hpp"
@@ -122,7 +123,7 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     // 2026-07-28 defines no client-to-server notifications over HTTP (closing a stream cancels).
     if (stateless_) co_return Result<void>{};
     const RpcOptions options{.deadline = deadline};
-    Outgoing message{mcp::make_notification(method, params).dump()};
+    Outgoing message{dump_json(mcp::make_notification(method, params))};
     auto r = co_await exchange(std::move(message), options);
     if (!r) co_return std::move(r).error();
     co_return Result<void>{};
@@ -518,7 +519,7 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     auto self = shared_from_this();
     asio::co_spawn(
         pool_.executor(),
-        [self, text = message.dump()]() -> asio::awaitable<void> {
+        [self, text = dump_json(message)]() -> asio::awaitable<void> {
           const RpcOptions options{.deadline = Clock::now() + kBackgroundTimeout};
           Pending p{json(), options.deadline, options};
           Outgoing message{text};
