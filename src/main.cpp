@@ -32,6 +32,7 @@
 #include <iostream>
 #include <optional>
 #include <sstream>
+#include <utility>
 
 namespace {
 
@@ -339,11 +340,25 @@ int serve(const config::Config& config) {
 
   Watcher watcher(ioc.get_executor(), config, metrics, roles);
   asio::co_spawn(ioc, watcher.run(), asio::detached);
+  // From "ready" on the loop's lines are written in batches (log::batch_with) until the shutdown
+  // sequence ends; its end writes what is kept and stops the timer, which would keep the loop.
+  asio::steady_timer log_flush(ioc);
+  bool flush_due = false;  // the timer runs: what lands in the batch goes out with its flush
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
-  asio::co_spawn(ioc, run_shutdown(signals, config, health, roles, watcher), asio::detached);
+  asio::co_spawn(ioc, run_shutdown(signals, config, health, roles, watcher), [&log_flush](std::exception_ptr) {
+    log::batch_with(nullptr);
+    log_flush.cancel();
+  });
   log::info("ready");
-  // From here the loop's lines are written a turn at a time (log::batch_with), then at exit.
-  log::batch_with([&ioc] { asio::post(ioc, [] { log::flush(); }); });
+  log::batch_with([&ioc, &log_flush, &flush_due, interval = config.log.flush_interval] {
+    if (interval.count() == 0) return asio::post(ioc, [] { log::flush(); });
+    if (std::exchange(flush_due, true)) return;
+    log_flush.expires_after(interval);
+    log_flush.async_wait([&flush_due](boost::system::error_code) {
+      flush_due = false;
+      log::flush();
+    });
+  });
   ioc.run();
   log::batch_with(nullptr);
   return 0;

@@ -562,6 +562,7 @@ void read_file(Reader& r, const YAML::Node& root, Config& c,
   {
     Reader::Map m(r, top.take("log"), "log");
     m.string("level", c.log.level);
+    m.millis("flush_interval_ms", c.log.flush_interval, 0, 10'000);
     m.scalar("format", [](const std::string& v, std::string& why) {
       if (v == "json") return true;
       return why = "only json is supported", false;
@@ -656,6 +657,7 @@ void apply_env(const EnvLookup& env, Config& c, std::vector<std::string>& errors
   integer("MCP_MAX_CLIENT_SESSIONS", o.max_client_sessions, 1, 1'000'000);
   seconds("MCP_CLIENT_SESSION_IDLE_TIMEOUT_SECONDS", o.client_session_idle_timeout, 1, 86400 * 7);
   with("MCP_LOG_LEVEL", [&](const std::string& v, std::string&) { return c.log.level = v, true; });
+  millis("MCP_LOG_FLUSH_INTERVAL_MS", c.log.flush_interval, 0, 10'000);
   auto& in = c.inbound;
   with("MCP_INBOUND_LISTEN", [&](const std::string& v, std::string&) { return in.listen = v, in.enabled = true; });
   with("MCP_INBOUND_FORWARD_TO",
@@ -916,7 +918,7 @@ nlohmann::json to_json(const Config& c, bool redact) {
                 {"listen", c.admin.listen},
                 {"recent_calls", c.admin.recent_calls},
                 {"limits", limits(c.admin.limits)}};
-  j["log"] = {{"level", c.log.level}, {"format", "json"}};
+  j["log"] = {{"level", c.log.level}, {"format", "json"}, {"flush_interval_ms", c.log.flush_interval.count()}};
   j["shutdown"] = {{"delay_seconds", secs(c.shutdown.delay)},
                    {"grace_seconds", secs(c.shutdown.grace)},
                    {"close_timeout_seconds", secs(c.shutdown.close_timeout)}};

@@ -123,6 +123,9 @@ struct AdminConfig {
 
 struct LogConfig {
   std::string level = "info";  // trace, debug, info, warn, error
+  // Lines below warn are written at most this long after they were made, in one write with the
+  // others of that interval; warnings and errors are written at once. 0: every event-loop turn.
+  Millis flush_interval{100};
 };
 
 struct ShutdownConfig {

@@ -120,7 +120,8 @@ std::string_view level_name() {
 
 bool enabled(Level level) { return logger()->should_log(to_spd(level)); }
 
-Line::Line(Level level, std::string_view event) : enabled_(logger()->should_log(to_spd(level))) {
+Line::Line(Level level, std::string_view event)
+    : enabled_(logger()->should_log(to_spd(level))), urgent_(level >= Level::warn) {
   if (!enabled_) return;
   static constexpr std::string_view kNames[] = {"trace", "debug", "info", "warn", "error"};
   text_.reserve(256);
@@ -173,7 +174,7 @@ void Line::write() {
   const bool first = b.lines.empty();
   if (!first) b.lines += '\n';
   b.lines += text_;
-  if (b.lines.size() >= kMaxBatch) {
+  if (urgent_ || b.lines.size() >= kMaxBatch) {
     lock.unlock();
     flush();
   } else if (first) {

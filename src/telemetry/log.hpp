@@ -38,6 +38,7 @@ class Line {
  private:
   void key(std::string_view k);
   bool enabled_;
+  bool urgent_;  // warn and error: written at once
   std::string text_;
 };
 
@@ -55,12 +56,13 @@ inline void error(std::string_view event, const nlohmann::json& f = nlohmann::js
   write(Level::error, event, f);
 }
 
-// Batching: the lines of one event-loop turn in one system call, written after the turn's
-// network writes (a proxied call's two lines cost two writes on its path otherwise). Once
-// `schedule` is set, a line is kept in a batch instead of being written at once; `schedule` is
-// called when a line lands in an empty batch and must make flush() run soon (main posts it to the
-// event loop). A batch past 64 KiB is written at once. What a crash loses: the lines of the turn
-// it happened in. An empty `schedule` turns batching off (and writes what is kept). Thread-safe.
+// Batching: the lines made over a short interval in one system call (a proxied call's two lines
+// cost two writes on its path otherwise). Once `schedule` is set, a line is kept in a batch
+// instead of being written at once; `schedule` is called when a line lands in an empty batch and
+// must make flush() run soon (main arms a timer of log.flush_interval_ms). A warning or an error
+// is written at once with the lines kept before it, and a batch past 64 KiB is written at once.
+// What a crash loses: the info and debug lines of its last interval. An empty `schedule` turns
+// batching off (and writes what is kept). Thread-safe.
 void batch_with(std::function<void()> schedule);
 void flush();
 

@@ -3,7 +3,16 @@
 import http from 'node:http';
 import { spawnSync } from 'node:child_process';
 
-export { startServer, startSidecar, outboundConfig, readJsonLines, waitForExit, ROLES } from '../../examples/kyc/launch.mjs';
+import { startSidecar as launchSidecar } from '../../examples/kyc/launch.mjs';
+
+export { startServer, outboundConfig, readJsonLines, waitForExit, ROLES } from '../../examples/kyc/launch.mjs';
+
+// Tests read a sidecar's log right after what made a line: its lines are written after every
+// event-loop turn (log.flush_interval_ms 0), not in the batches of the default interval, unless
+// a test says otherwise (env MCP_LOG_FLUSH_INTERVAL_MS: undefined keeps the default).
+export function startSidecar(options) {
+  return launchSidecar({ ...options, env: { MCP_LOG_FLUSH_INTERVAL_MS: '0', ...(options.env ?? {}) } });
+}
 
 export const SIDECAR_BIN = process.env.MCP_SIDECAR_BIN;
 if (!SIDECAR_BIN) throw new Error('MCP_SIDECAR_BIN must point at the mcp-sidecar binary under test');

@@ -114,7 +114,8 @@ TEST(Config, EnvOverridesTheFile) {
                         {"MCP_RETRY_MAX_DELAY_MS", "800"},
                         {"MCP_RETRY_MAX_ATTEMPTS", "3"},
                         {"MCP_BEARER_TOKEN", "s3cret"},
-                        {"MCP_LOG_LEVEL", "debug"}}));
+                        {"MCP_LOG_LEVEL", "debug"},
+                        {"MCP_LOG_FLUSH_INTERVAL_MS", "0"}}));
   ASSERT_TRUE(r.config);
   const auto& o = r.config->outbound;
   EXPECT_EQ(o.pool_size, 4);
@@ -125,6 +126,7 @@ TEST(Config, EnvOverridesTheFile) {
   EXPECT_EQ(o.retry.max_attempts, 3);
   EXPECT_EQ(o.bearer_token, "s3cret");
   EXPECT_EQ(r.config->log.level, "debug");
+  EXPECT_EQ(r.config->log.flush_interval, Millis(0));
 }
 
 TEST(Config, BadEnvValueNamesTheVariable) {

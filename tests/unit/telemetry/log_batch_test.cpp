@@ -36,6 +36,26 @@ TEST(LogBatch, LinesWaitForTheFlushTheFirstOneScheduled) {
   init("error");
 }
 
+TEST(LogBatch, AWarningIsWrittenAtOnceWithTheLinesKeptBeforeIt) {
+  init("info");
+  int scheduled = 0;
+  batch_with([&] { ++scheduled; });
+  testing::internal::CaptureStderr();
+  Line(Level::info, "kept_first").write();
+  Line(Level::warn, "the_warning").write();
+  const std::string out = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(count(out, "\n"), 2);
+  EXPECT_LT(out.find("kept_first"), out.find("the_warning"));  // in the order they were made
+  EXPECT_EQ(scheduled, 1);
+  testing::internal::CaptureStderr();
+  Line(Level::error, "an_error").write();  // into an empty batch: written, nothing scheduled
+  const std::string error = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(count(error, "an_error"), 1);
+  EXPECT_EQ(scheduled, 1);
+  batch_with(nullptr);
+  init("error");
+}
+
 TEST(LogBatch, TurningBatchingOffWritesWhatIsKeptAndThenEveryLineAtOnce) {
   init("info");
   batch_with([] {});
