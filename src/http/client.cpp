@@ -217,6 +217,25 @@ asio::awaitable<void> ConnectionPool::sweep() {
   if (*alive) sweeping_ = false;
 }
 
+std::optional<ConnectionPool::Lease> ConnectionPool::take_idle() {
+  const auto now = Clock::now();
+  while (!closed_ && !idle_.empty()) {
+    auto conn = std::move(idle_.back());
+    idle_.pop_back();
+    // A connection (or resumable session) made with an older client certificate would speak
+    // as the old identity: once the certificate changes, only new connections are used.
+    if (now - conn->last_used >= options_.idle_timeout || conn->peer_closed() ||
+        (options_.tls.context && conn->credentials != options_.tls.context())) {
+      conn->close();
+      --open_;
+      continue;
+    }
+    leased_.insert(conn.get());
+    return std::optional<Lease>(std::in_place, this, std::move(conn));
+  }
+  return std::nullopt;
+}
+
 asio::awaitable<Result<ConnectionPool::Lease>> ConnectionPool::acquire(TimePoint deadline, bool fresh) {
   for (;;) {
     if (closed_) co_return make_error(ErrorCode::cancelled, "the sidecar is shutting down");
@@ -227,20 +246,8 @@ asio::awaitable<Result<ConnectionPool::Lease>> ConnectionPool::acquire(TimePoint
       idle_.erase(idle_.begin());
       --open_;
     }
-    while (!fresh && !idle_.empty()) {
-      auto conn = std::move(idle_.back());
-      idle_.pop_back();
-      // A connection (or resumable session) made with an older client certificate would speak
-      // as the old identity: once the certificate changes, only new connections are used.
-      if (now - conn->last_used >= options_.idle_timeout || conn->peer_closed() ||
-          (options_.tls.context && conn->credentials != options_.tls.context())) {
-        conn->close();
-        --open_;
-        continue;
-      }
-      leased_.insert(conn.get());
-      co_return Lease(this, std::move(conn));
-    }
+    if (!fresh)
+      if (auto lease = take_idle()) co_return std::move(*lease);
     if (open_ < options_.max_connections) {
       ++open_;
       auto conn = co_await connect(deadline);

@@ -128,6 +128,9 @@ class ConnectionPool {
   // reached the server), overloaded (out of file descriptors), timeout (deadline passed while
   // waiting).
   asio::awaitable<Result<Lease>> acquire(TimePoint deadline, bool fresh = false);
+  // The idle connection acquire() would take first, without suspending (a call's usual path
+  // costs no coroutine frame this way); empty when it would have to connect or wait.
+  std::optional<Lease> take_idle();
   // Shutdown after the grace period: resets the connections of exchanges still in flight (their
   // users see an I/O error and check aborted()). New leases still work, for the DELETEs.
   void abort_inflight();

@@ -864,7 +864,8 @@ asio::awaitable<Answer> McpEndpoint::call_tool(Caller& caller, Upstream& upstrea
   };
 
   // The tool's x-mcp-header parameters must agree with their Mcp-Param-* headers.
-  auto catalog = co_await upstream.tools(deadline);
+  Result<std::shared_ptr<const mcp::ToolCatalog>> catalog = upstream.fresh_tools();
+  if (!catalog.value()) catalog = co_await upstream.tools(deadline);
   if (!catalog) co_return fail(catalog.error());
   if (const auto* info = catalog.value()->find(tool); info && caller.modern()) {
     const mcp::HeaderLookup header = mcp::lookup_in(caller.req);

@@ -164,6 +164,19 @@ asio::awaitable<void> SessionPool::backoff_sleep(milliseconds delay) {
   co_await closed_.wait_until(Clock::now() + delay);
 }
 
+std::shared_ptr<PooledSession> SessionPool::take_ready() {
+  const std::size_t n = slots_.size();
+  if (closing_ || !started_) return nullptr;
+  for (std::size_t k = 0; k < n; ++k) {
+    auto& s = slots_[(next_ + k) % n];
+    if (s.state == SlotState::ready) {
+      next_ = (next_ + k + 1) % n;
+      return s.pooled;
+    }
+  }
+  return nullptr;
+}
+
 asio::awaitable<Result<std::shared_ptr<PooledSession>>> SessionPool::acquire(TimePoint deadline) {
   // Only a call that finds the pool already unavailable starts a new cycle: not one that
   // waited through (or itself started) the cycle that just failed.
@@ -175,13 +188,7 @@ asio::awaitable<Result<std::shared_ptr<PooledSession>>> SessionPool::acquire(Tim
       started_ = true;
       for (std::size_t i = 0; i < n; ++i) start_fill(i);
     }
-    for (std::size_t k = 0; k < n; ++k) {
-      auto& s = slots_[(next_ + k) % n];
-      if (s.state == SlotState::ready) {
-        next_ = (next_ + k + 1) % n;
-        co_return s.pooled;
-      }
-    }
+    if (auto pooled = take_ready()) co_return pooled;
     if (unavailable_) {
       // Fail fast, and start a new fill cycle in the background.
       if (was_unavailable)

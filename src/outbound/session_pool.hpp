@@ -52,6 +52,9 @@ class SessionPool {
   // A ready session (round-robin), filling the pool on first use and waiting up to `deadline`.
   // Errors: unavailable (fail fast, retry_after_seconds set), timeout, cancelled (closing).
   asio::awaitable<Result<std::shared_ptr<PooledSession>>> acquire(TimePoint deadline);
+  // The ready session acquire() would return at once (round-robin), without suspending; null
+  // when acquire() would have to fill the pool, wait or fail.
+  std::shared_ptr<PooledSession> take_ready();
 
   // Takes a session out of rotation (if still in it) and opens a replacement in the background.
   void evict(const std::shared_ptr<PooledSession>& session, std::string_view reason);

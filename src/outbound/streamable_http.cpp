@@ -272,14 +272,18 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     auto req = build(bhttp::verb::post, std::move(message.text), p.options.case_id);
     if (stateless_) mirror(req, message, p.options);
     for (bool fresh = false;; fresh = true) {
-      auto lease_result = co_await pool_.acquire(p.deadline, fresh);
-      if (!lease_result) co_return std::move(lease_result).error();
-      auto& lease = lease_result.value();
-      auto& conn = *lease;
+      // An idle connection is taken without suspending: acquire() only when it must connect or wait.
+      std::optional<http::ConnectionPool::Lease> lease = fresh ? std::nullopt : pool_.take_idle();
+      if (!lease) {
+        auto acquired = co_await pool_.acquire(p.deadline, fresh);
+        if (!acquired) co_return std::move(acquired).error();
+        lease.emplace(std::move(acquired).value());
+      }
+      auto& conn = **lease;
       if (p.options.cancel && p.options.cancel->requested())
         co_return make_error(ErrorCode::cancelled, "the caller cancelled the request");
       ArmedCancel armed(p.options.cancel, conn);
-      const bool may_resend = lease.reused() && !fresh;
+      const bool may_resend = lease->reused() && !fresh;
       if (auto ec = co_await conn.write(req, p.deadline)) {
         if (pool_.aborted()) co_return make_error(ErrorCode::cancelled, "the sidecar is shutting down");
         // The whole request never reached the server: it cannot have acted on it.
@@ -287,7 +291,7 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
         if (may_resend) continue;
         co_return transport_error(
             ErrorCode::unavailable,
-            lease.reused() ? "upstream closed a kept-alive connection" : "upstream connection failed", true);
+            lease->reused() ? "upstream closed a kept-alive connection" : "upstream connection failed", true);
       }
       p.sent = true;
 
@@ -295,7 +299,7 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
       parser.body_limit(settings_.max_response_bytes);
       parser.header_limit(64 << 10);
       if (auto ec = co_await conn.read_header(parser, p.deadline)) {
-        const bool unanswered = lease.reused() && !conn.response_started() && !is_timeout(ec);
+        const bool unanswered = lease->reused() && !conn.response_started() && !is_timeout(ec);
         if (unanswered && may_resend && repeatable && !pool_.aborted()) continue;
         co_return read_failure(ec, "before the response", unanswered);
       }

@@ -144,9 +144,12 @@ asio::awaitable<Result<json>> Upstream::rpc(std::string_view method, const json&
   int undelivered = 0;
   bool resent_safe = false;
   for (;;) {
-    auto acquired = co_await sessions_.acquire(options.deadline);
-    if (!acquired) co_return std::move(acquired).error();
-    auto pooled = std::move(acquired).value();
+    auto pooled = sessions_.take_ready();  // without suspending when a session is ready
+    if (!pooled) {
+      auto acquired = co_await sessions_.acquire(options.deadline);
+      if (!acquired) co_return std::move(acquired).error();
+      pooled = std::move(acquired).value();
+    }
     ++pooled->inflight;
     ++pooled->calls;
     pooled->last_used = Clock::now();
@@ -174,6 +177,8 @@ asio::awaitable<Result<std::shared_ptr<const mcp::ToolCatalog>>> Upstream::tools
   if (catalog_fresh()) co_return catalog_;
   co_return co_await refresh_tools(deadline);
 }
+
+std::shared_ptr<const mcp::ToolCatalog> Upstream::fresh_tools() const { return catalog_fresh() ? catalog_ : nullptr; }
 
 std::shared_ptr<const void> Upstream::credentials() const {
   // The bearer token is fixed for the process; the client certificate follows its files.
@@ -354,11 +359,16 @@ asio::awaitable<Result<std::shared_ptr<UpstreamSession>>> Upstream::capable_sess
 
 asio::awaitable<Result<json>> Upstream::send(std::string_view method, const json& params, const RpcOptions& options,
                                              const CallExtras& extras) {
-  const json& caps = extras.client_capabilities;
-  const bool asks = mcp::answers_server_requests(caps);
+  // Not a coroutine itself: the usual way, the pool, costs no frame of its own.
+  const bool asks = mcp::answers_server_requests(extras.client_capabilities);
   const auto e = era();
-  if (!asks || !e || *e == Era::stateless) co_return co_await rpc(method, params, options);
-  auto session = co_await capable_session(caps, options.deadline);
+  if (!asks || !e || *e == Era::stateless) return rpc(method, params, options);
+  return send_capable(method, params, options, extras);
+}
+
+asio::awaitable<Result<json>> Upstream::send_capable(std::string_view method, const json& params,
+                                                     const RpcOptions& options, const CallExtras& extras) {
+  auto session = co_await capable_session(extras.client_capabilities, options.deadline);
   if (!session) co_return std::move(session).error();
   co_return co_await session.value()->request(method, params, options);
 }
@@ -368,7 +378,8 @@ asio::awaitable<Result<json>> Upstream::call_tool(const std::string& tool, json 
   auto admitted = admit();
   if (!admitted) co_return overloaded();
 
-  auto catalog = co_await tools(deadline);
+  Result<std::shared_ptr<const mcp::ToolCatalog>> catalog = fresh_tools();
+  if (!catalog.value()) catalog = co_await refresh_tools(deadline);
   if (!catalog) co_return std::move(catalog).error();
   const mcp::ToolInfo* info = catalog.value()->find(tool);
   if (!info && Clock::now() - catalog_at_ >= outbound_.tools_refresh_min_interval) {

@@ -79,6 +79,8 @@ class Upstream {
   // a result for the server's ttlMs (2026-07-28) or outbound.tools_cache_ttl, and a result the
   // server scoped `private` only while the sidecar's credentials stay the same.
   asio::awaitable<Result<std::shared_ptr<const mcp::ToolCatalog>>> tools(TimePoint deadline);
+  // The cached tools while they are fresh, else null: what tools() returns without suspending.
+  std::shared_ptr<const mcp::ToolCatalog> fresh_tools() const;
   // True when the cached catalog lists `tool` (tool names become metric labels only then).
   bool lists_tool(std::string_view tool) const;
 
@@ -170,6 +172,8 @@ class Upstream {
   // Sends on the session `extras` calls for, else on the pool.
   asio::awaitable<Result<json>> send(std::string_view method, const json& params, const RpcOptions& options,
                                      const CallExtras& extras);
+  asio::awaitable<Result<json>> send_capable(std::string_view method, const json& params, const RpcOptions& options,
+                                             const CallExtras& extras);
   std::map<std::string, TransportSettings> capable_settings_;  // by capability set; outlive sessions
   std::map<std::string, std::shared_ptr<UpstreamSession>> capable_;
 };
