@@ -80,6 +80,12 @@ class BasicClientConnection final : public ClientConnection {
     auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(wire), use_tuple);
     co_return ec;
   }
+  asio::awaitable<error_code> write(std::string_view wire, TimePoint deadline) override {
+    lowest().expires_at(deadline);
+    response_started_ = false;
+    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(wire.data(), wire.size()), use_tuple);
+    co_return ec;
+  }
   asio::awaitable<error_code> read_header(ResponseParser& parser, TimePoint deadline) override {
     lowest().expires_at(deadline);
     auto [ec, n] = co_await bhttp::async_read_header(stream_, buffer_, parser, use_tuple);

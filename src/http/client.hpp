@@ -54,6 +54,8 @@ class ClientConnection {
  public:
   virtual ~ClientConnection() = default;
   virtual asio::awaitable<error_code> write(ClientRequest& req, TimePoint deadline) = 0;
+  // A whole request already written as bytes (http/wire.hpp).
+  virtual asio::awaitable<error_code> write(std::string_view wire, TimePoint deadline) = 0;
   virtual asio::awaitable<error_code> read_header(ResponseParser& parser, TimePoint deadline) = 0;
   // Reads whatever body bytes are available next (at least one), appending to parser body.
   virtual asio::awaitable<error_code> read_some(ResponseParser& parser, TimePoint deadline) = 0;

@@ -187,6 +187,25 @@ class Connection final : public ConnectionBase,
     co_return !ec;
   }
 
+  asio::awaitable<bool> respond(unsigned status, std::string_view content_type, std::string_view body,
+                                const Fields& fields) override {
+    stop_watching();
+    responded_ = true;
+    keep_alive_ = keep_open();
+    // The fields in the order respond(Response) writes them: Connection as Beast's keep_alive()
+    // sets it (close in HTTP/1.1, keep-alive in HTTP/1.0), then Content-Length.
+    auto message = WireMessage::response(status, version_);
+    message.field("Content-Type", content_type);
+    for (const auto& [name, value] : fields) message.field(name, value);
+    if (version_ == 10 && keep_alive_) message.field("Connection", "keep-alive");
+    if (version_ != 10 && !keep_alive_) message.field("Connection", "close");
+    const std::string wire = std::move(message).finish(body, !head_request_);
+    lowest().expires_after(state_->limits.request_timeout);
+    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(wire), use_tuple);
+    if (ec) keep_alive_ = false;
+    co_return !ec;
+  }
+
   asio::awaitable<bool> begin_stream(StreamHead head) override {
     responded_ = true;
     head.keep_alive(keep_open());

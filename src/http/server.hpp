@@ -16,6 +16,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace mcp_sidecar {
 class Metrics;
@@ -48,6 +50,11 @@ class Exchange {
   virtual const asio::ip::tcp::endpoint& remote() const = 0;
   virtual const Peer& peer() const = 0;
   virtual asio::awaitable<bool> respond(Response response) = 0;
+  // The answer respond() would write for a Response with this Content-Type, these fields and
+  // this body, written as bytes (http/wire.hpp) without a Beast message: a call's answer.
+  using Fields = std::vector<std::pair<std::string, std::string>>;
+  virtual asio::awaitable<bool> respond(unsigned status, std::string_view content_type, std::string_view body,
+                                        const Fields& fields) = 0;
   virtual asio::awaitable<bool> begin_stream(StreamHead head) = 0;
   virtual asio::awaitable<bool> write_chunk(std::string_view data) = 0;
   virtual asio::awaitable<bool> end_stream() = 0;

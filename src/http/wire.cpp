@@ -48,4 +48,41 @@ std::string serialize(const bhttp::response<bhttp::string_body>& res) {
   return out;
 }
 
+WireMessage WireMessage::request(std::string_view method, std::string_view target) {
+  WireMessage m;
+  m.text_.reserve(512);
+  m.text_ += method;
+  m.text_ += ' ';
+  m.text_ += target;
+  m.text_ += " HTTP/1.1\r\n";
+  return m;
+}
+
+WireMessage WireMessage::response(unsigned status, unsigned version) {
+  WireMessage m;
+  m.text_.reserve(256);
+  m.text_ += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  m.text_ += std::to_string(status);
+  m.text_ += ' ';
+  m.text_ += bhttp::obsolete_reason(static_cast<bhttp::status>(status));
+  m.text_ += "\r\n";
+  return m;
+}
+
+WireMessage& WireMessage::field(std::string_view name, std::string_view value) {
+  text_ += name;
+  text_ += ": ";
+  text_ += value;
+  text_ += "\r\n";
+  return *this;
+}
+
+std::string WireMessage::finish(std::string_view body, bool send_body) && {
+  text_ += "Content-Length: ";
+  text_ += std::to_string(body.size());
+  text_ += "\r\n\r\n";
+  if (send_body) text_ += body;
+  return std::move(text_);
+}
+
 }  // namespace mcp_sidecar::http

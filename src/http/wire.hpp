@@ -15,4 +15,25 @@ namespace mcp_sidecar::http {
 std::string serialize(const boost::beast::http::request<boost::beast::http::string_body>& req);
 std::string serialize(const boost::beast::http::response<boost::beast::http::string_body>& res);
 
+// A message the sidecar makes on a call's path (the upstream request, the client's answer),
+// written as bytes field by field with no Beast message on the way: filling Beast's field
+// container and walking it again cost more than the write itself. Fields go out in the order
+// given, as Beast keeps them; names and values are the caller's (no CR or LF in them).
+class WireMessage {
+ public:
+  // "POST /mcp HTTP/1.1"
+  static WireMessage request(std::string_view method, std::string_view target);
+  // "HTTP/1.1 200 OK" (version 10 or 11)
+  static WireMessage response(unsigned status, unsigned version);
+
+  WireMessage& field(std::string_view name, std::string_view value);
+  // Content-Length and the body end the message. `send_body` false: the head only, with the
+  // body's length (an answer to HEAD).
+  std::string finish(std::string_view body, bool send_body = true) &&;
+
+ private:
+  WireMessage() = default;
+  std::string text_;
+};
+
 }  // namespace mcp_sidecar::http

@@ -1,5 +1,6 @@
 #include "outbound/relay.hpp"
 
+#include "core/json_write.hpp"
 #include "mcp/jsonrpc.hpp"
 #include "mcp/sse_framer.hpp"
 
@@ -68,10 +69,8 @@ asio::awaitable<void> Relay::run(std::shared_ptr<Relay> relay, http::Exchange& e
   }
   relay->exchange_ = nullptr;
   const Answer& a = *relay->answer_;
-  http::Response res = a.message.is_null() ? http::make_response(a.status, std::string(), "application/json", version)
-                                           : http::make_json_response(a.status, a.message, version);
-  for (const auto& [name, value] : a.headers) res.set(name, value);
-  co_await ex.respond(std::move(res));
+  const std::string body = a.message.is_null() ? std::string() : dump_json(a.message, JsonErrors::replace);
+  co_await ex.respond(a.status, "application/json", body, a.headers);
 }
 
 }  // namespace mcp_sidecar::outbound

@@ -1,6 +1,7 @@
 #include "outbound/transports.hpp"
 
 #include "core/json_write.hpp"
+#include "http/wire.hpp"
 #include "mcp/headers.hpp"
 #include "mcp/json_parse.hpp"
 #include "mcp/jsonrpc.hpp"
@@ -200,34 +201,46 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     co_return Result<void>{};
   }
 
+  // The fields of every request to the server, in order, each to `set(name, value)`.
+  template <class Set>
+  void fields(bhttp::verb verb, std::string_view case_id, Set&& set) const {
+    set("Host", pool_.url().host_header);
+    set("User-Agent", user_agent_);
+    if (verb == bhttp::verb::post) {
+      set("Content-Type", "application/json");
+      set("Accept", "application/json, text/event-stream");
+    } else if (verb == bhttp::verb::get) {
+      set("Accept", "text/event-stream");
+    }
+    if (!info_.session_id.empty()) set(mcp::kSessionIdHeader, info_.session_id);
+    if (!info_.protocol_version.empty()) set(mcp::kProtocolVersionHeader, info_.protocol_version);
+    if (!settings_.authorization.empty()) set("Authorization", settings_.authorization);
+    if (!case_id.empty()) set(settings_.case_id_header, case_id);
+  }
+
   http::ClientRequest build(bhttp::verb verb, std::string body, std::string_view case_id) const {
     http::ClientRequest req{verb, pool_.url().target, 11};
-    req.set(bhttp::field::host, pool_.url().host_header);
-    req.set(bhttp::field::user_agent, "mcp-sidecar/" + settings_.client_version);
-    if (verb == bhttp::verb::post) {
-      req.set(bhttp::field::content_type, "application/json");
-      req.set(bhttp::field::accept, "application/json, text/event-stream");
-    } else if (verb == bhttp::verb::get) {
-      req.set(bhttp::field::accept, "text/event-stream");
-    }
-    if (!info_.session_id.empty()) req.set(mcp::kSessionIdHeader, info_.session_id);
-    if (!info_.protocol_version.empty()) req.set(mcp::kProtocolVersionHeader, info_.protocol_version);
-    if (!settings_.authorization.empty()) req.set(bhttp::field::authorization, settings_.authorization);
-    if (!case_id.empty()) req.set(settings_.case_id_header, case_id);
+    fields(verb, case_id, [&req](std::string_view name, std::string_view value) { req.set(name, value); });
     req.body() = std::move(body);
     req.prepare_payload();
     return req;
   }
 
-  // The 2026-07-28 headers that mirror the body: Mcp-Method, Mcp-Name, Mcp-Param-*.
-  void mirror(http::ClientRequest& req, const Outgoing& message, const RpcOptions& options) const {
-    if (message.method.empty()) return;
-    req.set(mcp::kMethodHeader, message.method);
-    static const json no_params = json::object();
-    const json& params = message.params ? *message.params : no_params;
-    if (auto name = mcp::mirrored_name(message.method, params); !name.empty())
-      req.set(mcp::kNameHeader, mcp::encode_header_value(name));
-    for (const auto& [header, value] : options.headers) req.set(header, value);
+  // A POST as bytes (http/wire.hpp): the fields of build(), then for 2026-07-28 the headers
+  // that mirror the body (Mcp-Method, Mcp-Name, Mcp-Param-*).
+  std::string post_wire(const Outgoing& message, const RpcOptions& options) const {
+    auto wire = http::WireMessage::request("POST", pool_.url().target);
+    auto set = [&wire](std::string_view name, std::string_view value) { wire.field(name, value); };
+    fields(bhttp::verb::post, options.case_id, set);
+    if (stateless_ && !message.method.empty()) {
+      set(mcp::kMethodHeader, message.method);
+      static const json no_params = json::object();
+      const json& params = message.params ? *message.params : no_params;
+      if (auto name = mcp::mirrored_name(message.method, params); !name.empty())
+        set(mcp::kNameHeader, mcp::encode_header_value(name));
+      for (const auto& [header, value] : options.headers) set(header, value);
+    }
+    return std::move(wire).finish(message.text);
   }
 
   void lose(std::string reason) {
@@ -269,8 +282,7 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     const bool initializing = info_.protocol_version.empty();
     const bool expect_reply = !p.id.is_null();
     const bool repeatable = !expect_reply || p.options.idempotent;
-    auto req = build(bhttp::verb::post, std::move(message.text), p.options.case_id);
-    if (stateless_) mirror(req, message, p.options);
+    const std::string req = post_wire(message, p.options);
     for (bool fresh = false;; fresh = true) {
       // An idle connection is taken without suspending: acquire() only when it must connect or wait.
       std::optional<http::ConnectionPool::Lease> lease = fresh ? std::nullopt : pool_.take_idle();
@@ -629,6 +641,7 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
   http::ConnectionPool& pool_;
   const TransportSettings& settings_;
   const bool stateless_;
+  const std::string user_agent_ = "mcp-sidecar/" + settings_.client_version;
   SessionInfo info_;
   std::int64_t next_id_ = 1;
   bool alive_ = true;
