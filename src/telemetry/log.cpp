@@ -5,6 +5,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <charconv>
+#include <cmath>
 #include <ctime>
 #include <mutex>
 
@@ -149,7 +151,13 @@ Line& Line::str(std::string_view k, std::string_view value) {
 Line& Line::num(std::string_view k, double value) {
   if (!enabled_) return *this;
   key(k);
-  text_ += nlohmann::json(value).dump();
+  if (!std::isfinite(value)) {
+    text_ += "null";  // as nlohmann writes it: JSON has no NaN or infinity
+    return *this;
+  }
+  char digits[32];  // the shortest text that reads back as `value`
+  const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+  text_.append(digits, end);
   return *this;
 }
 
