@@ -43,13 +43,18 @@ bool same_value(const nlohmann::json& body, const std::string& header) {
 
 std::optional<Refusal> check_modern_request(const nlohmann::json& message, const HeaderLookup& header,
                                             const std::vector<std::string>& supported) {
-  const std::string method = message["method"];
+  const std::string& method = message["method"].get_ref<const std::string&>();
   const auto version_header = header(kProtocolVersionHeader);
   if (!version_header) return mismatch("the required MCP-Protocol-Version header is absent");
 
-  const nlohmann::json* params = message.contains("params") ? &message["params"] : nullptr;
-  const nlohmann::json* meta =
-      params && params->is_object() && params->contains("_meta") ? &(*params)["_meta"] : nullptr;
+  // One lookup per member (contains() and then operator[] would be two).
+  auto member = [](const nlohmann::json* object, const char* key) -> const nlohmann::json* {
+    if (!object || !object->is_object()) return nullptr;
+    auto it = object->find(key);
+    return it == object->end() ? nullptr : &*it;
+  };
+  const nlohmann::json* params = member(&message, "params");
+  const nlohmann::json* meta = member(params, "_meta");
   if (!meta || !meta->is_object())
     return Refusal{400, kInvalidParams, "the request has no _meta with the protocol fields", {{"missing", {"_meta"}}}};
   auto version = meta->find(kMetaProtocolVersion);
@@ -58,7 +63,7 @@ std::optional<Refusal> check_modern_request(const nlohmann::json& message, const
                    kInvalidParams,
                    "_meta has no io.modelcontextprotocol/protocolVersion",
                    {{"missing", {std::string(kMetaProtocolVersion)}}}};
-  const std::string requested = *version;
+  const std::string& requested = version->get_ref<const std::string&>();
   if (*version_header != requested) return mismatch("the MCP-Protocol-Version header disagrees with _meta");
   if (std::find(supported.begin(), supported.end(), requested) == supported.end())
     return Refusal{400,

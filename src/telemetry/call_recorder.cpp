@@ -29,6 +29,7 @@ void CallRecorder::start() {
   log::Line line(log::Level::info, "call_start");
   if (!line.enabled()) return;
   identify(line);
+  identity_ = line.members_so_far();
   if (!logged_arguments_.is_null()) line.json("arguments", logged_arguments_);
   line.write();
 }
@@ -62,7 +63,10 @@ void CallRecorder::finish(std::string_view outcome, std::string_view error) {
 
   log::Line line(log::Level::info, "call_end");
   if (line.enabled()) {
-    identify(line);
+    if (identity_.empty())
+      identify(line);
+    else
+      line.members(identity_);
     line.str("outcome", record_.outcome).num("duration_ms", record_.duration_ms);
     if (!record_.error.empty()) line.str("error", record_.error);
     line.write();

@@ -19,8 +19,14 @@ class CallRecorder {
   CallRecorder(const CallRecorder&) = delete;
   CallRecorder& operator=(const CallRecorder&) = delete;
 
-  void set_case_id(std::string case_id) { record_.case_id = std::move(case_id); }
-  void set_caller(std::string caller) { record_.caller = std::move(caller); }
+  void set_case_id(std::string case_id) {
+    record_.case_id = std::move(case_id);
+    identity_.clear();
+  }
+  void set_caller(std::string caller) {
+    record_.caller = std::move(caller);
+    identity_.clear();
+  }
   // Argument values the operator allowed in logs (log_arguments), shown in call_start.
   void set_logged_arguments(nlohmann::json args) { logged_arguments_ = std::move(args); }
   // Whether the tool name may be used as a metric label.
@@ -38,6 +44,7 @@ class CallRecorder {
   CallRecord record_;
   bool tool_listed_ = false;
   nlohmann::json logged_arguments_;
+  std::string identity_;  // identify()'s members as call_start wrote them, for call_end
   bool finished_ = false;
   std::chrono::steady_clock::time_point started_;
 };

@@ -5,6 +5,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <ctime>
@@ -133,7 +134,15 @@ Line::Line(Level level, std::string_view event)
   text_ += kNames[static_cast<int>(level)];
   text_ += R"(","event":)";
   append_json_string(text_, event, JsonErrors::replace);
+  head_ = text_.size();
 }
+
+Line& Line::members(std::string_view text) {
+  if (enabled_) text_ += text;
+  return *this;
+}
+
+std::string_view Line::members_so_far() const { return std::string_view(text_).substr(std::min(head_, text_.size())); }
 
 void Line::key(std::string_view k) {
   text_ += ',';

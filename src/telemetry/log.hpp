@@ -32,13 +32,18 @@ class Line {
   Line& str(std::string_view key, std::string_view value);
   Line& num(std::string_view key, double value);
   Line& json(std::string_view key, const nlohmann::json& value);
+  // Members already written as JSON (`,"key":value` each), such as those two lines share.
+  Line& members(std::string_view text);
+  // The members this line has so far after its event, for another line (empty when off).
+  std::string_view members_so_far() const;
   void write();
   bool enabled() const { return enabled_; }
 
  private:
   void key(std::string_view k);
   bool enabled_;
-  bool urgent_;  // warn and error: written at once
+  bool urgent_;           // warn and error: written at once
+  std::size_t head_ = 0;  // where the members after the event start
   std::string text_;
 };
 
