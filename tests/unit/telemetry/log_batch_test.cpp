@@ -34,6 +34,23 @@ TEST(LogLine, NumbersAreJsonNumbersThatReadBackExactly) {
   init("error");
 }
 
+TEST(LogLine, MembersOfOneLineGoIntoAnother) {
+  init("info");
+  Line first(Level::info, "call_start");
+  first.str("case_id", "c-1").str("tool", "say \"hi\"");
+  const std::string shared(first.members_so_far());
+  EXPECT_EQ(shared, R"(,"case_id":"c-1","tool":"say \"hi\"")");
+  testing::internal::CaptureStderr();
+  Line(Level::info, "call_end").members(shared).str("outcome", "ok").write();
+  const auto line = nlohmann::json::parse(testing::internal::GetCapturedStderr());
+  EXPECT_EQ(line["event"], "call_end");
+  EXPECT_EQ(line["case_id"], "c-1");
+  EXPECT_EQ(line["tool"], "say \"hi\"");
+  EXPECT_EQ(line["outcome"], "ok");
+  init("error");
+  EXPECT_EQ(Line(Level::info, "off").str("k", "v").members_so_far(), "");  // nothing built when off
+}
+
 TEST(LogBatch, LinesWaitForTheFlushTheFirstOneScheduled) {
   init("info");
   int scheduled = 0;
