@@ -849,7 +849,9 @@ asio::awaitable<Answer> McpEndpoint::call_tool(Caller& caller, Upstream& upstrea
     co_return Answer{
         200, mcp::make_error(id, mcp::kInvalidParams, "tools/call needs a name and an arguments object"), {}};
   const std::string tool = params["name"];
-  json arguments = params.value("arguments", json::object());
+  static const json no_arguments = json::object();
+  const json& given = member(params, "arguments");
+  const json& arguments = given.is_object() ? given : no_arguments;  // copied once, by Upstream::call_tool
   const json& meta = member(params, "_meta");
 
   CallRecorder rec(metrics_, calls_, "outbound", upstream.name(), "tools/call", tool, "");
