@@ -32,19 +32,19 @@ Api::Api(const config::OutboundConfig& config, std::map<std::string, Upstream*, 
       random64_(random64),
       mcp_(config, metrics, calls, std::move(random64), std::move(version)) {}
 
+// Routes a request. Not a coroutine itself (each way on is one), so a call costs no frame here:
+// what it hands on must not point into its locals (arguments by value, or the request's own).
 asio::awaitable<void> Api::handle(http::Request& req, http::Exchange& ex) {
   const unsigned version = req.version();
   // DNS rebinding: a browser page must not reach the local API through a name it controls.
   auto host = req[bhttp::field::host];
   if ((host.empty() && version >= 11) || (!host.empty() && !http::is_local_host(host, config_.allowed_hosts)))
-    co_return co_await respond_error(ex, make_error(ErrorCode::forbidden, "Host must be a loopback name"), version);
+    return respond_error(ex, make_error(ErrorCode::forbidden, "Host must be a loopback name"), version);
   if (auto origin = req[bhttp::field::origin]; !origin.empty() && !http::is_local_origin(origin, config_.allowed_hosts))
-    co_return co_await respond_error(ex, make_error(ErrorCode::forbidden, "cross-origin requests are refused"),
-                                     version);
+    return respond_error(ex, make_error(ErrorCode::forbidden, "cross-origin requests are refused"), version);
 
   auto target = boost::urls::parse_origin_form(req.target());
-  if (!target)
-    co_return co_await respond_error(ex, make_error(ErrorCode::bad_request, "malformed request target"), version);
+  if (!target) return respond_error(ex, make_error(ErrorCode::bad_request, "malformed request target"), version);
   std::vector<std::string> seg;
   for (auto s : target->segments()) seg.push_back(s);
 
@@ -55,39 +55,37 @@ asio::awaitable<void> Api::handle(http::Request& req, http::Exchange& ex) {
   if ((seg.size() == 2 || seg.size() == 3) && seg[0] == "mcp") {
     auto it = upstreams_.find(seg[1]);
     if (it == upstreams_.end())
-      co_return co_await respond_error(
-          ex, make_error(ErrorCode::unknown_server, "no server of that name is configured"), version);
-    if (seg.size() == 2) co_return co_await mcp_.handle(req, ex, *it->second);
-    if (seg[2] == "sse") co_return co_await mcp_.handle_legacy_stream(req, ex, *it->second);
+      return respond_error(ex, make_error(ErrorCode::unknown_server, "no server of that name is configured"), version);
+    if (seg.size() == 2) return mcp_.handle(req, ex, *it->second);
+    if (seg[2] == "sse") return mcp_.handle_legacy_stream(req, ex, *it->second);
     if (seg[2] == "messages") {
       std::string session_id;
       if (auto p = target->params().find("sessionId"); p != target->params().end()) session_id = (*p).value;
-      co_return co_await mcp_.handle_legacy_post(req, ex, *it->second, session_id);
+      return mcp_.handle_legacy_post(req, ex, *it->second, std::move(session_id));
     }
   }
   if (seg.size() >= 2 && seg[0] == "v1" && seg[1] == "servers") {
     if (seg.size() == 2) {
-      if (method != bhttp::verb::get) co_return co_await not_allowed();
-      co_return co_await list_servers(req, ex);
+      if (method != bhttp::verb::get) return not_allowed();
+      return list_servers(req, ex);
     }
     auto it = upstreams_.find(seg[2]);
     if (it == upstreams_.end())
-      co_return co_await respond_error(
-          ex, make_error(ErrorCode::unknown_server, "no server of that name is configured"), version);
+      return respond_error(ex, make_error(ErrorCode::unknown_server, "no server of that name is configured"), version);
     if (seg.size() == 4 && seg[3] == "tools") {
-      if (method != bhttp::verb::get) co_return co_await not_allowed();
-      co_return co_await list_tools(req, ex, *it->second);
+      if (method != bhttp::verb::get) return not_allowed();
+      return list_tools(req, ex, *it->second);
     }
     if (seg.size() == 5 && seg[3] == "tools" && !seg[4].empty()) {
-      if (method != bhttp::verb::post) co_return co_await not_allowed();
-      co_return co_await call_tool(req, ex, *it->second, std::move(seg[4]), false);
+      if (method != bhttp::verb::post) return not_allowed();
+      return call_tool(req, ex, *it->second, std::move(seg[4]), false);
     }
     if (seg.size() == 6 && seg[3] == "tools" && !seg[4].empty() && seg[5] == "retry") {
-      if (method != bhttp::verb::post) co_return co_await not_allowed();
-      co_return co_await call_tool(req, ex, *it->second, std::move(seg[4]), true);
+      if (method != bhttp::verb::post) return not_allowed();
+      return call_tool(req, ex, *it->second, std::move(seg[4]), true);
     }
   }
-  co_await respond_error(ex, make_error(ErrorCode::not_found, "no such endpoint"), version);
+  return respond_error(ex, make_error(ErrorCode::not_found, "no such endpoint"), version);
 }
 
 asio::awaitable<void> Api::list_servers(http::Request& req, http::Exchange& ex) {

@@ -186,35 +186,36 @@ Answer McpEndpoint::failure(const Caller& caller, const json& id, const Error& e
   return a;
 }
 
+// Not a coroutine itself, as Api::handle: what it hands on must not point into its locals
+// (the message goes on by value).
 asio::awaitable<void> McpEndpoint::handle(http::Request& req, http::Exchange& ex, Upstream& upstream) {
   const unsigned version = req.version();
   if (auto sid = req[mcp::kSessionIdHeader]; !sid.empty())
-    co_return co_await handle_session(req, ex, upstream, std::string_view(sid.data(), sid.size()));
+    return handle_session(req, ex, upstream, std::string_view(sid.data(), sid.size()));
   if (req.method() != bhttp::verb::post) {
     // Without a session there is no stream to GET and nothing to DELETE.
     auto res = rpc_error(405, nullptr, mcp::kInvalidRequest, "Method not allowed: this endpoint takes POST", version);
     res.set(bhttp::field::allow, "POST");
-    co_return co_await send(ex, std::move(res));
+    return send(ex, std::move(res));
   }
   json message;
   if (auto refused = take_message(req, message, "batches are not part of revision 2026-07-28"))
-    co_return co_await send(ex, std::move(*refused));
+    return send(ex, std::move(*refused));
   switch (mcp::classify(message)) {
     case mcp::MessageKind::notification: {
       auto accepted = http::make_response(202, std::string(), "application/json", version);
-      co_return co_await send(ex, std::move(accepted));
+      return send(ex, std::move(accepted));
     }
     case mcp::MessageKind::request:
       break;
     default:
-      co_return co_await send(ex,
-                              rpc_error(400, nullptr, mcp::kInvalidRequest, "expected a JSON-RPC request", version));
+      return send(ex, rpc_error(400, nullptr, mcp::kInvalidRequest, "expected a JSON-RPC request", version));
   }
   // initialize opens a session, unless the request speaks 2026-07-28 (which has none: 404).
   const bool modern = req[mcp::kProtocolVersionHeader] == mcp::kStatelessRevision ||
                       !member(member(member(message, "params"), "_meta"), mcp::kMetaProtocolVersion.data()).is_null();
-  if (message["method"] == "initialize" && !modern) co_return co_await initialize(req, ex, upstream, message);
-  co_return co_await handle_modern(req, ex, upstream, std::move(message));
+  if (message["method"] == "initialize" && !modern) return initialize(req, ex, upstream, std::move(message));
+  return handle_modern(req, ex, upstream, std::move(message));
 }
 
 // ---- 2026-07-28 clients ------------------------------------------------------------------
@@ -285,7 +286,7 @@ asio::awaitable<Result<json>> McpEndpoint::initialize_result(Upstream& upstream,
 }
 
 asio::awaitable<void> McpEndpoint::initialize(http::Request& req, http::Exchange& ex, Upstream& upstream,
-                                              const json& message) {
+                                              json message) {
   const unsigned version = req.version();
   const json& id = message["id"];
   const json& params = member(message, "params");
@@ -470,7 +471,7 @@ asio::awaitable<void> McpEndpoint::pump_stream(http::Exchange& ex, ClientSession
 }
 
 asio::awaitable<void> McpEndpoint::handle_legacy_post(http::Request& req, http::Exchange& ex, Upstream& upstream,
-                                                      std::string_view session_id) {
+                                                      std::string session_id) {
   const unsigned version = req.version();
   if (auto refused = legacy_refusal(config_.legacy_sse_endpoint, req, bhttp::verb::post))
     co_return co_await send(ex, std::move(*refused));
@@ -528,7 +529,7 @@ asio::awaitable<void> McpEndpoint::run_legacy_request(Upstream& upstream, std::s
 asio::awaitable<void> McpEndpoint::answer(Caller& caller, http::Exchange& ex, Upstream& upstream, const json& message) {
   // A client that leaves cancels what it asked for.
   ex.watch_client([&caller] { caller.cancel.cancel(); });
-  co_await Relay::run(caller.relay, ex, caller.version, serve(caller, upstream, message));
+  return Relay::run(caller.relay, ex, caller.version, serve(caller, upstream, message));
 }
 
 asio::awaitable<Answer> McpEndpoint::serve(Caller& caller, Upstream& upstream, const json& message) {

@@ -43,7 +43,7 @@ class McpEndpoint {
   // where each message is accepted with 202 and answered on the stream.
   asio::awaitable<void> handle_legacy_stream(http::Request& req, http::Exchange& ex, Upstream& upstream);
   asio::awaitable<void> handle_legacy_post(http::Request& req, http::Exchange& ex, Upstream& upstream,
-                                           std::string_view session_id);
+                                           std::string session_id);
 
  private:
   struct Caller;  // who asks, as the methods need it
@@ -63,7 +63,7 @@ class McpEndpoint {
   asio::awaitable<void> handle_modern(http::Request& req, http::Exchange& ex, Upstream& upstream, json message);
   asio::awaitable<void> handle_session(http::Request& req, http::Exchange& ex, Upstream& upstream,
                                        std::string_view session_id);
-  asio::awaitable<void> initialize(http::Request& req, http::Exchange& ex, Upstream& upstream, const json& message);
+  asio::awaitable<void> initialize(http::Request& req, http::Exchange& ex, Upstream& upstream, json message);
   // A 2025-03-26 session's batch: its requests answered in one array, in order.
   asio::awaitable<void> answer_batch(http::Request& req, http::Exchange& ex, Upstream& upstream,
                                      std::shared_ptr<ClientSession> session, json batch);
