@@ -24,7 +24,7 @@ namespace mcp_sidecar::outbound {
 struct Answer {
   unsigned status = 200;
   nlohmann::json message;
-  std::vector<std::pair<std::string, std::string>> headers;
+  http::Exchange::Fields headers;
 };
 
 class Relay : public std::enable_shared_from_this<Relay> {

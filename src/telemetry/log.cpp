@@ -5,7 +5,6 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <ctime>
@@ -142,7 +141,7 @@ Line& Line::members(std::string_view text) {
   return *this;
 }
 
-std::string_view Line::members_so_far() const { return std::string_view(text_).substr(std::min(head_, text_.size())); }
+std::string_view Line::members_so_far() const { return std::string_view(text_).substr(head_); }
 
 void Line::key(std::string_view k) {
   text_ += ',';
