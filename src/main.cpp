@@ -274,7 +274,9 @@ int serve(const config::Config& config) {
   std::signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
 
-  asio::io_context ioc(1);
+  // One thread runs everything: the reactor's per-socket locks are dropped (UNSAFE_IO). The
+  // scheduler keeps its lock, which the resolver's thread needs to hand its answers back.
+  asio::io_context ioc(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
   Metrics metrics(MCP_SIDECAR_VERSION);
   log::set_suppression_hook([&counter = metrics.log_suppressed_total.Add({})] { counter.Increment(); });
   CallLog calls(static_cast<std::size_t>(config.admin.recent_calls));
