@@ -42,21 +42,6 @@ Response make_json_response(unsigned status, const nlohmann::json& body, unsigne
   return make_response(status, dump_json(body, JsonErrors::replace), "application/json", version);
 }
 
-std::string_view head_problem(const beast::http::request_header<>& head) {
-  // A body framed two ways, or by a coding we do not decode, ends where one reader says and
-  // another does not: what is left would be read as the next request (RFC 9112 6.1, 6.3).
-  if (const auto codings = head.count(http::field::transfer_encoding); codings > 0) {
-    if (head.count(http::field::content_length)) return "Content-Length together with Transfer-Encoding";
-    if (codings > 1 || !beast::iequals(head[http::field::transfer_encoding], "chunked"))
-      return "Transfer-Encoding other than chunked";
-  }
-  // RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one before.
-  const auto hosts = head.count(http::field::host);
-  if (hosts > 1) return "more than one Host";
-  if (hosts == 0 && head.version() >= 11) return "no Host";
-  return {};
-}
-
 namespace {
 struct ConnectionBase {
   virtual ~ConnectionBase() = default;
@@ -113,7 +98,8 @@ std::pair<unsigned, const char*> classify_read_error(const boost::system::error_
 
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
-constexpr std::size_t kReadSize = 4096;  // per read while a request head arrives
+constexpr std::size_t kReadSize = 4096;       // per read while a request head arrives
+constexpr std::size_t kBodyReadSize = 65536;  // per read while a request body arrives
 
 template <class Stream>
 constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
@@ -310,7 +296,7 @@ class Connection final : public ConnectionBase,
       head_request_ = false;
       lowest().expires_never();
       arm_request_deadline();
-      http::request_parser<http::string_body> parser;
+      RequestParser parser;
       parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
       parser.body_limit(limits.max_body_bytes);
       auto ec = co_await read_head(parser);
@@ -327,8 +313,7 @@ class Connection final : public ConnectionBase,
         if (wec) co_return;
       }
       if (!parser.is_done()) {
-        auto [bec, bn] = co_await http::async_read(stream_, buffer_, parser, use_tuple);
-        if (bec) co_return co_await reject(bec);
+        if (auto bec = co_await read_body(parser)) co_return co_await reject(bec);
       }
       disarm_request_deadline();
 
@@ -354,7 +339,7 @@ class Connection final : public ConnectionBase,
   // Reads the request head into `parser`, counting every byte of it against max_header_bytes:
   // Beast's header_limit bounds what one parse call sees, not the sum over the reads a head
   // arrives in (the first of which is the idle read).
-  asio::awaitable<boost::system::error_code> read_head(http::request_parser<http::string_body>& parser) {
+  asio::awaitable<boost::system::error_code> read_head(RequestParser& parser) {
     const std::size_t limit = state_->limits.max_header_bytes;
     std::size_t parsed = 0;
     for (;;) {
@@ -370,6 +355,25 @@ class Connection final : public ConnectionBase,
       if (parsed + buffer_.size() >= limit) co_return http::error::header_limit;
       if (timed_out_) co_return beast::error::timeout;  // expired between two reads
       auto [rec, n] = co_await stream_.async_read_some(buffer_.prepare(kReadSize), use_tuple);
+      if (rec) co_return rec;
+      buffer_.commit(n);
+    }
+  }
+
+  // Reads the rest of the body into `parser`, which holds it against max_body_bytes. The request
+  // deadline cuts a read in progress (operation_aborted) or is seen before the next one.
+  asio::awaitable<boost::system::error_code> read_body(RequestParser& parser) {
+    parser.eager(true);
+    for (;;) {
+      boost::system::error_code ec;
+      if (buffer_.size() > 0) {
+        buffer_.consume(parser.put(buffer_.data(), ec));
+        if (ec && ec != http::error::need_more) co_return ec;
+        if (parser.is_done()) co_return boost::system::error_code{};
+      }
+      if (timed_out_) co_return beast::error::timeout;
+      auto [rec, n] = co_await stream_.async_read_some(buffer_.prepare(kBodyReadSize), use_tuple);
+      if (rec == asio::error::eof) co_return http::error::partial_message;  // ended inside the body
       if (rec) co_return rec;
       buffer_.commit(n);
     }

@@ -7,8 +7,10 @@
 #include "config/config.hpp"
 #include "core/async.hpp"
 #include "core/result.hpp"
+#include "http/request.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -30,7 +32,6 @@ class context;
 namespace mcp_sidecar::http {
 
 namespace beast = boost::beast;
-using Request = beast::http::request<beast::http::string_body>;
 using Response = beast::http::response<beast::http::string_body>;
 using StreamHead = beast::http::response<beast::http::empty_body>;
 
@@ -76,8 +77,23 @@ Response make_json_response(unsigned status, const nlohmann::json& body, unsigne
 // Why a request head must be refused with 400 before any handler sees it (RFC 9112): a
 // Transfer-Encoding other than one `chunked` (we decode no other coding), Transfer-Encoding
 // with Content-Length, more than one Host line, or none in HTTP/1.1. Empty when it may be
-// served. Pure.
-std::string_view head_problem(const beast::http::request_header<>& head);
+// served. Pure; `Head` is a Request or a Beast header.
+template <class Head>
+std::string_view head_problem(const Head& head) {
+  using beast::http::field;
+  // A body framed two ways, or by a coding we do not decode, ends where one reader says and
+  // another does not: what is left would be read as the next request (RFC 9112 6.1, 6.3).
+  if (const auto codings = head.count(field::transfer_encoding); codings > 0) {
+    if (head.count(field::content_length)) return "Content-Length together with Transfer-Encoding";
+    const std::string_view coding = head[field::transfer_encoding];
+    if (codings > 1 || !beast::iequals(coding, "chunked")) return "Transfer-Encoding other than chunked";
+  }
+  // RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one before.
+  const auto hosts = head.count(field::host);
+  if (hosts > 1) return "more than one Host";
+  if (hosts == 0 && head.version() >= 11) return "no Host";
+  return {};
+}
 
 class Server {
  public:

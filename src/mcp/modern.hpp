@@ -6,6 +6,7 @@
 
 #include "mcp/tools.hpp"
 
+#include <boost/beast/core/string.hpp>
 #include <nlohmann/json.hpp>
 
 #include <functional>
@@ -15,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace mcp_sidecar::mcp {
@@ -30,7 +32,7 @@ struct Refusal {
 // A request header's value, or nullopt when absent (names are case-insensitive).
 using HeaderLookup = std::function<std::optional<std::string_view>(std::string_view name)>;
 
-// The lookup over a Beast message's (or fields') headers; `fields` must outlive it. A header sent
+// The lookup over a request's (or Beast fields') headers; `fields` must outlive it. A header sent
 // on several lines reads as RFC 9110 5.3 combines them ("echo, forbidden"), not as its first
 // line: the headers these checks read are single-valued, so a repeated one disagrees with the
 // body whichever line a server behind would read.
@@ -38,13 +40,18 @@ template <class Fields>
 HeaderLookup lookup_in(const Fields& fields) {
   std::shared_ptr<std::list<std::string>> combined;  // keeps the values it returned alive
   return [&fields, combined](std::string_view name) mutable -> std::optional<std::string_view> {
-    auto [it, end] = fields.equal_range(name);
-    if (it == end) return std::nullopt;
+    const auto it = fields.find(name);
+    if (it == fields.end()) return std::nullopt;
     std::string_view first(it->value().data(), it->value().size());
-    if (std::next(it) == end) return first;
+    if (fields.count(name) == 1) return first;
     if (!combined) combined = std::make_shared<std::list<std::string>>();
-    auto& value = combined->emplace_back(first);
-    while (++it != end) value.append(", ").append(it->value().data(), it->value().size());
+    auto& value = combined->emplace_back();
+    bool more = false;
+    for (const auto& f : fields) {
+      if (!boost::beast::iequals(f.name_string(), name)) continue;
+      if (std::exchange(more, true)) value.append(", ");
+      value.append(f.value().data(), f.value().size());
+    }
     return value;
   };
 }

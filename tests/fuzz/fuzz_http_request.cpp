@@ -1,8 +1,10 @@
-// A request as the listeners read it off the wire, then routed: Beast's parser with the
-// limits the server sets, the framing checks every listener applies (head_problem), the
-// origin-form target split into path segments (the API's and the MCP endpoint's routing), the
-// Host and Origin checks, and, for a JSON-RPC body, the 2026-07-28 header checks over the parsed
-// header fields (repeated fields, odd spellings, odd values).
+// A request as the listeners read it off the wire, then routed: the server's RequestParser with
+// the limits the server sets (checked against Beast's own request_parser on the same bytes: the
+// same verdict, and the same line, fields, keep-alive and body), the framing checks every
+// listener applies (head_problem), the origin-form target split into path segments (the API's
+// and the MCP endpoint's routing), the Host and Origin checks, and, for a JSON-RPC body, the
+// 2026-07-28 header checks over the parsed header fields (repeated fields, odd spellings, odd
+// values).
 #include "http/host_check.hpp"
 #include "http/server.hpp"
 #include "mcp/json_parse.hpp"
@@ -14,18 +16,56 @@
 #include <boost/url/parse.hpp>
 
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 namespace bhttp = boost::beast::http;
 
+namespace {
+
+void require(bool ok) {
+  if (!ok) std::abort();
+}
+
+// Beast's request_parser over the same bytes must agree with what the server's parser made.
+void compare_with_beast(const std::uint8_t* data, std::size_t size, const boost::system::error_code& ours,
+                        const mcp_sidecar::http::RequestParser& parser) {
+  bhttp::request_parser<bhttp::string_body> beast;
+  beast.header_limit(16 * 1024);
+  beast.body_limit(64 * 1024);
+  beast.eager(true);
+  boost::system::error_code ec;
+  beast.put(boost::asio::buffer(data, size), ec);
+  require(ec == ours && beast.is_header_done() == parser.is_header_done() && beast.is_done() == parser.is_done());
+  if (ec || !beast.is_header_done()) return;
+  const auto& theirs = beast.get();
+  const auto& req = parser.get();
+  require(theirs.method() == req.method() && theirs.method_string() == req.method_string() &&
+          theirs.target() == req.target() && theirs.version() == req.version() &&
+          theirs.keep_alive() == req.keep_alive());
+  auto mine = req.begin();
+  for (const auto& f : theirs) {
+    require(mine != req.end() && f.name() == mine->name() && f.name_string() == mine->name_string() &&
+            f.value() == mine->value());
+    require(req[f.name_string()] == theirs[f.name_string()] &&
+            req.count(f.name_string()) == theirs.count(f.name_string()));
+    ++mine;
+  }
+  require(mine == req.end());
+  if (beast.is_done()) require(theirs.body() == req.body());
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  bhttp::request_parser<bhttp::string_body> parser;
+  mcp_sidecar::http::RequestParser parser;
   parser.header_limit(16 * 1024);
   parser.body_limit(64 * 1024);
   parser.eager(true);
   boost::system::error_code ec;
   parser.put(boost::asio::buffer(data, size), ec);
+  compare_with_beast(data, size, ec, parser);
   if (ec || !parser.is_header_done()) return 0;
   const auto& req = parser.get();
   if (!mcp_sidecar::http::head_problem(req).empty()) return 0;  // refused with 400 before routing
