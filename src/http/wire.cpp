@@ -85,4 +85,11 @@ std::string WireMessage::finish(std::string_view body, bool send_body) && {
   return std::move(text_);
 }
 
+std::string WireMessage::finish_request(bhttp::verb method, std::string_view body) && {
+  if (!body.empty() || method == bhttp::verb::post || method == bhttp::verb::put || method == bhttp::verb::options)
+    return std::move(*this).finish(body);
+  text_ += "\r\n";
+  return std::move(text_);
+}
+
 }  // namespace mcp_sidecar::http

@@ -30,6 +30,9 @@ class WireMessage {
   // Content-Length and the body end the message. `send_body` false: the head only, with the
   // body's length (an answer to HEAD).
   std::string finish(std::string_view body, bool send_body = true) &&;
+  // A request's end as Beast's prepare_payload() frames it: Content-Length when there is a
+  // body, or for POST, PUT and OPTIONS (whose empty content means something); nothing else.
+  std::string finish_request(boost::beast::http::verb method, std::string_view body) &&;
 
  private:
   WireMessage() = default;

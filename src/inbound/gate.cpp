@@ -1,6 +1,7 @@
 #include "inbound/gate.hpp"
 
 #include "core/json_write.hpp"
+#include "http/wire.hpp"
 #include "mcp/headers.hpp"
 #include "mcp/json_parse.hpp"
 #include "mcp/jsonrpc.hpp"
@@ -361,20 +362,21 @@ asio::awaitable<void> Gate::forward(http::Request& req, http::Exchange& ex, Exch
   if (!lease) co_return co_await fail(ErrorCode::unavailable, "the local MCP server is not reachable");
   auto& conn = *lease.value();
 
-  http::ClientRequest up{req.method(), req.target(), 11};
+  // The request as it came, written as bytes (http/wire.hpp): its fields but the hop-by-hop ones
+  // and any claim of identity, which the gate makes itself; the body framed by its length.
+  auto up = http::WireMessage::request(req.method_string(), req.target());
   for (const auto& field : req) {
     auto name = field.name_string();
     if (is_hop_by_hop(name) || listed_in_connection(req, name) || names_identity(name)) continue;
     if (!config_.keep_authorization && field.name() == bhttp::field::authorization) continue;
     if (field.name() == bhttp::field::content_length) continue;
-    up.insert(name, field.value());
+    up.field(name, field.value());
   }
-  up.set(kIdentityHeader, state.caller.identity);
-  up.body() = std::move(body);
-  up.prepare_payload();
+  up.field(kIdentityHeader, state.caller.identity);
+  const std::string wire = std::move(up).finish_request(req.method(), body);
 
   const auto response_deadline = Clock::now() + config_.response_timeout;
-  if (auto ec = co_await conn.write(up, response_deadline))
+  if (auto ec = co_await conn.write(std::string_view(wire), response_deadline))
     co_return co_await fail(ErrorCode::unavailable, "the local MCP server closed the connection");
   // A client that leaves ends the upstream exchange too, at once: the server sees the close
   // (in 2026-07-28 that is the cancellation; an HTTP+SSE stream's close ends its session)
