@@ -343,4 +343,23 @@ std::optional<nlohmann::json> parse_json(std::string_view text, int max_depth) {
   return value;
 }
 
+namespace {
+
+void dispose(json& value, int depth) {
+  if (depth == 0) return;
+  if (value.is_object()) {
+    auto& members = value.get_ref<json::object_t&>();
+    for (auto& member : members) dispose(member.second, depth - 1);
+    members.clear();
+  } else if (value.is_array()) {
+    auto& elements = value.get_ref<json::array_t&>();
+    for (auto& element : elements) dispose(element, depth - 1);
+    elements.clear();
+  }
+}
+
+}  // namespace
+
+void dispose(json& value) { dispose(value, kMaxJsonDepth + 8); }
+
 }  // namespace mcp_sidecar::mcp

@@ -20,4 +20,23 @@ bool json_depth_within(std::string_view text, int max_depth = kMaxJsonDepth);
 // json_depth_within, with the same values and number types, at a fraction of its cost.
 std::optional<nlohmann::json> parse_json(std::string_view text, int max_depth = kMaxJsonDepth);
 
+// Empties `value` from the leaves up, for a value about to be destroyed. nlohmann's destructor
+// first moves every member of every nested object and array onto a vector of its own, so that
+// no value is deep enough to exhaust the stack; for the small, shallow values of a call that
+// costs more than the destruction itself. Recursion stops at kMaxJsonDepth + 8 levels (a parsed
+// value inside a message or two): anything deeper is left to nlohmann's destructor.
+void dispose(nlohmann::json& value);
+
+// Disposes of `value` when the scope ends (before the value's own destructor runs).
+class Disposing {
+ public:
+  explicit Disposing(nlohmann::json& value) : value_(value) {}
+  Disposing(const Disposing&) = delete;
+  Disposing& operator=(const Disposing&) = delete;
+  ~Disposing() { dispose(value_); }
+
+ private:
+  nlohmann::json& value_;
+};
+
 }  // namespace mcp_sidecar::mcp

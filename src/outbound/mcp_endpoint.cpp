@@ -222,6 +222,7 @@ asio::awaitable<void> McpEndpoint::handle(http::Request& req, http::Exchange& ex
 
 asio::awaitable<void> McpEndpoint::handle_modern(http::Request& req, http::Exchange& ex, Upstream& upstream,
                                                  json message) {
+  const mcp::Disposing disposing(message);
   const unsigned version = req.version();
   const json& id = message["id"];
   const mcp::HeaderLookup header = mcp::lookup_in(req);

@@ -1,6 +1,7 @@
 #include "outbound/relay.hpp"
 
 #include "core/json_write.hpp"
+#include "mcp/json_parse.hpp"
 #include "mcp/jsonrpc.hpp"
 #include "mcp/sse_framer.hpp"
 
@@ -68,8 +69,9 @@ asio::awaitable<void> Relay::run(std::shared_ptr<Relay> relay, http::Exchange& e
     co_return;
   }
   relay->exchange_ = nullptr;
-  const Answer& a = *relay->answer_;
+  Answer& a = *relay->answer_;
   const std::string body = a.message.is_null() ? std::string() : dump_json(a.message, JsonErrors::replace);
+  mcp::dispose(a.message);  // written out: its bytes are all the client needs
   co_await ex.respond(a.status, "application/json", body, a.headers);
 }
 

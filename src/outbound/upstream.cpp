@@ -1,6 +1,7 @@
 #include "outbound/upstream.hpp"
 
 #include "mcp/headers.hpp"
+#include "mcp/json_parse.hpp"
 #include "mcp/jsonrpc.hpp"
 #include "telemetry/metrics.hpp"
 
@@ -395,6 +396,7 @@ asio::awaitable<Result<json>> Upstream::call_tool(const std::string& tool, json 
                 (cid.inject == config::CaseIdInject::schema && info->declares(cid.argument));
   if (inject && !arguments.contains(cid.argument)) arguments[cid.argument] = case_id;
   json params = json::object();  // member by member: an initializer list builds an array per member
+  const mcp::Disposing disposing(params);
   params["name"] = tool;
   params["arguments"] = std::move(arguments);
   params["_meta"][cid.meta_key] = case_id;

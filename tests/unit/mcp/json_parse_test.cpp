@@ -260,5 +260,29 @@ TEST(JsonParse, NeverRecursesPastTheLimit) {
   EXPECT_FALSE(parse_json(std::string(1'000'000, '{')));
 }
 
+// dispose() empties a value from the leaves up; what is too deep for it is left, whole, to
+// nlohmann's destructor, which still frees it (ASan checks that nothing leaks).
+TEST(JsonDispose, EmptiesValuesOfEveryShapeAndDepth) {
+  auto message = parse_json(R"({"id":1,"result":{"content":[{"type":"text","text":"ok"}],"isError":false}})");
+  ASSERT_TRUE(message);
+  dispose(*message);
+  EXPECT_EQ(*message, nlohmann::json::object());
+
+  nlohmann::json array = nlohmann::json::array({1, "two", nlohmann::json::array({3}), {{"four", 4}}});
+  dispose(array);
+  EXPECT_EQ(array, nlohmann::json::array());
+
+  nlohmann::json scalar = "text";
+  dispose(scalar);
+  EXPECT_EQ(scalar, "text");
+
+  nlohmann::json deep = nlohmann::json::array();
+  nlohmann::json* at = &deep;
+  for (int i = 0; i < 10 * kMaxJsonDepth; ++i) at = &at->emplace_back(nlohmann::json::array());
+  *at = "bottom";
+  { const Disposing disposing(deep); }
+  EXPECT_EQ(deep, nlohmann::json::array());
+}
+
 }  // namespace
 }  // namespace mcp_sidecar::mcp
