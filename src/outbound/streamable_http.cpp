@@ -545,18 +545,19 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
         asio::detached);
   }
 
-  static std::optional<json> find_response(const json& body, const json& id) {
+  // The response to `id` in `body`, moved out of it; `body` is unchanged when there is none.
+  static std::optional<json> find_response(json& body, const json& id) {
     if (id.is_null()) return std::nullopt;
     auto matches = [&](const json& m) {
       auto kind = mcp::classify(m);
       return (kind == mcp::MessageKind::result || kind == mcp::MessageKind::error) && m["id"] == id;
     };
     if (body.is_array()) {
-      for (const auto& m : body)
-        if (matches(m)) return m;
+      for (auto& m : body)
+        if (matches(m)) return std::move(m);
       return std::nullopt;
     }
-    if (matches(body)) return body;
+    if (matches(body)) return std::move(body);
     return std::nullopt;
   }
 
