@@ -33,7 +33,7 @@ bool valid_id(const json& id) { return id.is_string() || id.is_number_integer();
 MessageKind classify(const json& m) {
   if (!m.is_object()) return MessageKind::invalid;
   auto version = m.find("jsonrpc");
-  if (version == m.end() || *version != "2.0") return MessageKind::invalid;
+  if (version == m.end() || !is_text(*version, "2.0")) return MessageKind::invalid;
   auto method = m.find("method");
   auto id = m.find("id");
   if (method != m.end()) {

@@ -24,6 +24,12 @@ enum class MessageKind { request, notification, result, error, invalid };
 // What a parsed JSON value is, as a JSON-RPC 2.0 message (batches are arrays; classify an element).
 MessageKind classify(const json& message);
 
+// True when `value` is the string `text`. Comparing with `value == "text"` builds a JSON value
+// of the literal first.
+inline bool is_text(const json& value, std::string_view text) {
+  return value.is_string() && value.get_ref<const std::string&>() == text;
+}
+
 // `text` parsed as parse_json does (bounded depth, no exceptions, nullopt when malformed);
 // `duplicate_keys` tells whether an object in it repeats a key. JSON leaves the meaning of that
 // open (nlohmann keeps the last value, other parsers the first), so a proxy that checks messages

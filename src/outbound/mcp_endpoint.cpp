@@ -93,7 +93,7 @@ json upstream_params(const json& params) {
   return p;
 }
 
-bool input_required(const json& result) { return member(result, "resultType") == "input_required"; }
+bool input_required(const json& result) { return mcp::is_text(member(result, "resultType"), "input_required"); }
 
 }  // namespace
 
@@ -214,7 +214,8 @@ asio::awaitable<void> McpEndpoint::handle(http::Request& req, http::Exchange& ex
   // initialize opens a session, unless the request speaks 2026-07-28 (which has none: 404).
   const bool modern = req[mcp::kProtocolVersionHeader] == mcp::kStatelessRevision ||
                       !member(member(member(message, "params"), "_meta"), mcp::kMetaProtocolVersion.data()).is_null();
-  if (message["method"] == "initialize" && !modern) return initialize(req, ex, upstream, std::move(message));
+  if (mcp::is_text(message["method"], "initialize") && !modern)
+    return initialize(req, ex, upstream, std::move(message));
   return handle_modern(req, ex, upstream, std::move(message));
 }
 
@@ -241,7 +242,7 @@ asio::awaitable<void> McpEndpoint::handle_modern(http::Request& req, http::Excha
     caller.log_level = level;
   }
 
-  if (message["method"] == "server/discover") {
+  if (mcp::is_text(message["method"], "server/discover")) {
     auto info = co_await upstream.server_info(upstream.call_deadline());
     if (!info) {
       Answer a = failure(caller, id, info.error());
