@@ -10,13 +10,11 @@
 #include <nlohmann/json.hpp>
 
 #include <functional>
-#include <iterator>
 #include <list>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 namespace mcp_sidecar::mcp {
@@ -40,19 +38,23 @@ template <class Fields>
 HeaderLookup lookup_in(const Fields& fields) {
   std::shared_ptr<std::list<std::string>> combined;  // keeps the values it returned alive
   return [&fields, combined](std::string_view name) mutable -> std::optional<std::string_view> {
-    const auto it = fields.find(name);
-    if (it == fields.end()) return std::nullopt;
-    std::string_view first(it->value().data(), it->value().size());
-    if (fields.count(name) == 1) return first;
-    if (!combined) combined = std::make_shared<std::list<std::string>>();
-    auto& value = combined->emplace_back();
-    bool more = false;
+    std::optional<std::string_view> first;
+    std::string* joined = nullptr;  // from the second line of that name on
     for (const auto& f : fields) {
       if (!boost::beast::iequals(f.name_string(), name)) continue;
-      if (std::exchange(more, true)) value.append(", ");
-      value.append(f.value().data(), f.value().size());
+      const std::string_view value(f.value().data(), f.value().size());
+      if (!first) {
+        first = value;
+        continue;
+      }
+      if (!joined) {
+        if (!combined) combined = std::make_shared<std::list<std::string>>();
+        joined = &combined->emplace_back(*first);
+      }
+      joined->append(", ").append(value);
     }
-    return value;
+    if (joined) return *joined;
+    return first;
   };
 }
 
