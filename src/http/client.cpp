@@ -273,11 +273,12 @@ asio::awaitable<Result<ConnectionPool::Lease>> ConnectionPool::acquire(TimePoint
 }
 
 asio::awaitable<Result<std::unique_ptr<ClientConnection>>> ConnectionPool::connect(TimePoint deadline) {
-  auto connect_deadline = std::min(deadline, Clock::now() + options_.connect_timeout);
+  const TimePoint started = Clock::now();
+  auto connect_deadline = std::min(deadline, started + options_.connect_timeout);
   auto fail = [&](ErrorCode code, std::string message) {
     Error e{code, std::move(message)};
     e.not_delivered = true;
-    if (on_connect_) on_connect_("error", &e);
+    if (on_connect_) on_connect_("error", &e, started);
     return e;
   };
 
@@ -322,20 +323,21 @@ asio::awaitable<Result<std::unique_ptr<ClientConnection>>> ConnectionPool::conne
   // Beast closes a connection whose deadline passed: that close must be a reset (see abort()).
   stream.socket().set_option(tcp::socket::linger(true, 0), ec);
   if (!url_.tls) {
-    if (on_connect_) on_connect_("ok", nullptr);
+    if (on_connect_) on_connect_("ok", nullptr, started);
     co_return std::unique_ptr<ClientConnection>(
         std::make_unique<BasicClientConnection<beast::tcp_stream>>(std::move(stream)));
   }
-  co_return co_await handshake(std::move(stream), connect_deadline);
+  co_return co_await handshake(std::move(stream), connect_deadline, started);
 }
 
 asio::awaitable<Result<std::unique_ptr<ClientConnection>>> ConnectionPool::handshake(beast::tcp_stream stream,
-                                                                                     TimePoint deadline) {
+                                                                                     TimePoint deadline,
+                                                                                     TimePoint started) {
   using TlsStream = beast::ssl_stream<beast::tcp_stream>;
   auto fail = [&](std::string message) {
     Error e{ErrorCode::unavailable, std::move(message)};
     e.not_delivered = true;
-    if (on_connect_) on_connect_("tls_error", &e);
+    if (on_connect_) on_connect_("tls_error", &e, started);
     return e;
   };
   auto context = options_.tls.context ? options_.tls.context() : nullptr;
@@ -370,7 +372,7 @@ asio::awaitable<Result<std::unique_ptr<ClientConnection>>> ConnectionPool::hands
     if (std::find(names.begin(), names.end(), options_.tls.expect_identity) == names.end())
       co_return fail("upstream certificate does not carry the expected identity");
   }
-  if (on_connect_) on_connect_(SSL_session_reused(ssl) ? "tls_resumed" : "tls", nullptr);
+  if (on_connect_) on_connect_(SSL_session_reused(ssl) ? "tls_resumed" : "tls", nullptr, started);
   auto conn = std::make_unique<BasicClientConnection<TlsStream>>(std::move(tls_stream));
   conn->credentials = std::move(context);
   co_return std::unique_ptr<ClientConnection>(std::move(conn));

@@ -117,9 +117,10 @@ class ConnectionPool {
     std::unique_ptr<ClientConnection> conn_;
   };
 
-  // `on_connect(outcome, failure)` is told about every connection attempt: its outcome (ok,
-  // error, tls (a full TLS handshake), tls_resumed, tls_error) and, when it failed, why.
-  using ConnectHook = std::function<void(std::string_view outcome, const Error* failure)>;
+  // `on_connect(outcome, failure, started)` is told about every connection attempt: its outcome
+  // (ok, error, tls (a full TLS handshake), tls_resumed, tls_error), when it failed, why, and
+  // when it began (an attempt may end long after others that began later).
+  using ConnectHook = std::function<void(std::string_view outcome, const Error* failure, TimePoint started)>;
   ConnectionPool(asio::any_io_executor ex, Url url, Options options, ConnectHook on_connect = {});
   ~ConnectionPool();
   ConnectionPool(const ConnectionPool&) = delete;
@@ -148,8 +149,9 @@ class ConnectionPool {
  private:
   void release(std::unique_ptr<ClientConnection> conn);
   asio::awaitable<Result<std::unique_ptr<ClientConnection>>> connect(TimePoint deadline);
+  // The TLS handshake on a connection made by the attempt that began at `started`.
   asio::awaitable<Result<std::unique_ptr<ClientConnection>>> handshake(boost::beast::tcp_stream stream,
-                                                                       TimePoint deadline);
+                                                                       TimePoint deadline, TimePoint started);
   asio::awaitable<void> sweep();
 
   asio::any_io_executor ex_;

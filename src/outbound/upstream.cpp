@@ -68,7 +68,9 @@ Upstream::Upstream(asio::any_io_executor ex, const config::OutboundConfig& outbo
                     {tls_ ? http::ConnectionPool::Tls{[this] { return tls_->current(); }, server.tls.server_name,
                                                       server.tls.expect_identity}
                           : http::ConnectionPool::Tls{}}},
-                   [this](std::string_view outcome, const Error* failure) { connected(outcome, failure); }),
+                   [this](std::string_view outcome, const Error* failure, TimePoint started) {
+                     connected(outcome, failure, started);
+                   }),
       sessions_(ex,
                 SessionPool::Options{server.name, outbound.pool_size_of(server), outbound.retry,
                                      outbound.session_open_timeout},
@@ -119,14 +121,19 @@ std::optional<Era> Upstream::era() const {
   return Era::sessions;
 }
 
-void Upstream::connected(std::string_view outcome, const Error* failure) {
+void Upstream::connected(std::string_view outcome, const Error* failure, TimePoint started) {
   metrics_.upstream_connections_total.Add({{"server", server_.name}, {"outcome", std::string(outcome)}}).Increment();
   if (!failure) {
     connect_failures_ = 0;
+    reached_at_ = Clock::now();
     return;
   }
   // The upstream's failures only: not the sidecar's descriptor limit, nor a call's deadline.
   if (failure->code != ErrorCode::unavailable) return;
+  // An attempt that began before the upstream was last reached tells nothing new: a partition
+  // that healed while it waited out its connect timeout must not retire the sessions opened
+  // since.
+  if (started < reached_at_) return;
   // Sessions are not found dead by a connection that cannot be made (a partition, a server
   // gone): without this, every call would wait out its connect timeouts on sessions still
   // "ready". Recovery is the pool's: the next call or heartbeat starts a new fill cycle.

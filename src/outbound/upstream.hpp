@@ -118,7 +118,7 @@ class Upstream {
   SessionFactory session_factory();
   // Every connection attempt to the upstream (metrics); retry.max_attempts failures in a row,
   // whoever made them, make the pool unavailable.
-  void connected(std::string_view outcome, const Error* failure);
+  void connected(std::string_view outcome, const Error* failure, TimePoint started);
   void show_era(std::optional<Era> era);
   // Mcp-Param-* headers for the x-mcp-header parameters of a tool (2026-07-28).
   static std::vector<std::pair<std::string, std::string>> param_headers(const mcp::ToolInfo& tool,
@@ -141,7 +141,8 @@ class Upstream {
   http::ConnectionPool connections_;
   SessionPool sessions_;
   int inflight_ = 0;
-  int connect_failures_ = 0;  // in a row
+  int connect_failures_ = 0;  // in a row, of attempts begun since the upstream was last reached
+  TimePoint reached_at_{};    // when a connection to it was last made
   std::uint64_t progress_tokens_ = 0;
   prometheus::Gauge& inflight_gauge_;
   prometheus::Counter& retries_;

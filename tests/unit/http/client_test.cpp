@@ -207,11 +207,16 @@ TEST(ConnectionPool, ToldOfEveryConnectionAttemptAndWhyOneFailed) {
     }  // the port refuses from now on
     std::vector<std::string> outcomes;
     std::vector<ErrorCode> failures;
-    ConnectionPool pool(ex, url, {}, [&](std::string_view outcome, const Error* failure) {
+    TimePoint began{};
+    ConnectionPool pool(ex, url, {}, [&](std::string_view outcome, const Error* failure, TimePoint started) {
       outcomes.emplace_back(outcome);
       if (failure) failures.push_back(failure->code);
+      began = started;
     });
+    const TimePoint before = Clock::now();
     auto lease = co_await pool.acquire(in(1000));
+    EXPECT_GE(began, before);  // when the attempt began, not when it ended
+    EXPECT_LE(began, Clock::now());
     CO_ASSERT(!lease);
     EXPECT_EQ(lease.error().code, ErrorCode::unavailable);
     EXPECT_TRUE(lease.error().not_delivered);
