@@ -99,7 +99,6 @@ class Request {
   // Adds a field at the end (kept: several fields of one name stay several).
   void insert(field name, std::string_view name_string, std::string_view value);
   void insert(std::string_view name, std::string_view value);
-  void set_keep_alive(bool keep_alive) { keep_alive_ = keep_alive; }
 
  private:
   friend class RequestParser;
