@@ -90,12 +90,13 @@ async function stubCalls(stub) {
   return (await (await fetch(`${stub.base}/stats`)).json()).calls;
 }
 
-// CPU seconds (user + system) and memory of a process, from /proc.
+// CPU seconds of a process in its own code (user) and in the kernel (system), and its memory,
+// from /proc.
 const TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString());
 function cpuSeconds(pid) {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS;  // utime, stime (fields 14, 15)
+  return { user: Number(fields[11]) / TICKS, system: Number(fields[12]) / TICKS };  // utime, stime (fields 14, 15)
 }
 function memoryKiB(pid) {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -327,11 +328,15 @@ async function measure(scenario, stub, loadOptions) {
   const callsBefore = await stubCalls(stub);
   const r = await load(scenario.target, loadOptions);
   const upstreamCalls = (await stubCalls(stub)) - callsBefore;
-  const cpu = scenario.pids.reduce((sum, pid, i) => sum + cpuSeconds(pid) - cpuBefore[i], 0);
+  const used = (kind) => scenario.pids.reduce((sum, pid, i) => sum + cpuSeconds(pid)[kind] - cpuBefore[i][kind], 0);
+  const user = used('user');
+  const system = used('system');
   // Every call the load generator counted must have reached the stub (warm-up calls too).
   if (upstreamCalls < r.ok) throw new Error(`${scenario.name}: ${r.ok} calls answered but the stub ran ${upstreamCalls}`);
   // The CPU covers the warm-up too: divided by every call the stub served.
-  return { ...r, cpu_us_per_call: scenario.pids.length ? (cpu / upstreamCalls) * 1e6 : null };
+  const perCall = (seconds) => (scenario.pids.length ? (seconds / upstreamCalls) * 1e6 : null);
+  return { ...r, cpu_us_per_call: perCall(user + system), cpu_user_us_per_call: perCall(user),
+    cpu_system_us_per_call: perCall(system) };
 }
 
 async function hops(stub, pki) {
@@ -357,6 +362,8 @@ async function hops(stub, pki) {
       throughput_p50_us: med(t, (r) => r.latency.p50_us),
       throughput_p99_us: med(t, (r) => r.latency.p99_us),
       cpu_us_per_call: s.pids.length ? med(t, (r) => r.cpu_us_per_call) : null,
+      cpu_user_us_per_call: s.pids.length ? med(t, (r) => r.cpu_user_us_per_call) : null,
+      cpu_system_us_per_call: s.pids.length ? med(t, (r) => r.cpu_system_us_per_call) : null,
       latency_p50_us: med(l, (r) => r.latency.p50_us),
       latency_p90_us: med(l, (r) => r.latency.p90_us),
       latency_p99_us: med(l, (r) => r.latency.p99_us),
@@ -487,11 +494,11 @@ function report() {
   const hopsRows = Object.entries(S).filter(([, s]) => s.throughput_p50_us !== undefined);
   if (hopsRows.length) {
     const direct = S.direct;
-    lines.push('| scenario | calls/s at 16 conns | vs direct | proxy CPU us/call | p50 us (1 conn) | p99 us (1 conn) | added p50 us | added p99 us |',
-      '|---|---|---|---|---|---|---|---|');
+    lines.push('| scenario | calls/s at 16 conns | vs direct | proxy CPU us/call | of it user / system | p50 us (1 conn) | p99 us (1 conn) | added p50 us | added p99 us |',
+      '|---|---|---|---|---|---|---|---|---|');
     for (const [, s] of hopsRows) {
       lines.push(`| ${s.label} | ${f(s.throughput_rps)} | ${direct ? f(s.throughput_rps / direct.throughput_rps, 2) : ''} | ${f(s.cpu_us_per_call, 1)} | ` +
-        `${f(s.latency_p50_us, 1)} | ${f(s.latency_p99_us, 1)} | ${direct ? f(s.latency_p50_us - direct.latency_p50_us, 1) : ''} | ` +
+        `${s.cpu_us_per_call === null ? '' : `${f(s.cpu_user_us_per_call, 1)} / ${f(s.cpu_system_us_per_call, 1)}`} | ${f(s.latency_p50_us, 1)} | ${f(s.latency_p99_us, 1)} | ${direct ? f(s.latency_p50_us - direct.latency_p50_us, 1) : ''} | ` +
         `${direct ? f(s.latency_p99_us - direct.latency_p99_us, 1) : ''} |`);
     }
     lines.push('');
