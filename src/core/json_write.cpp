@@ -30,6 +30,19 @@ void append_integer(std::string& out, Integer n) {
 
 }  // namespace
 
+json json_text_value(std::string_view text) {
+  return json::binary(json::binary_t::container_type(text.begin(), text.end()), kJsonTextSubtype);
+}
+
+bool is_json_text(const json& value) {
+  return value.is_binary() && value.get_binary().has_subtype() && value.get_binary().subtype() == kJsonTextSubtype;
+}
+
+std::string_view json_text(const json& value) {
+  const auto& bytes = value.get_binary();
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
 void append_json_string(std::string& out, std::string_view s, JsonErrors errors) {
   if (!verbatim(s)) {
     out += json(s).dump(-1, ' ', false, errors);
@@ -81,7 +94,14 @@ void append_json(std::string& out, const json& value, JsonErrors errors) {
     case json::value_t::number_unsigned:
       append_integer(out, value.get<std::uint64_t>());
       return;
-    default:  // floating point (shortest round trip), binary, discarded
+    case json::value_t::binary:
+      if (is_json_text(value)) {
+        out += json_text(value);
+        return;
+      }
+      out += value.dump(-1, ' ', false, errors);
+      return;
+    default:  // floating point (shortest round trip), discarded
       out += value.dump(-1, ' ', false, errors);
       return;
   }

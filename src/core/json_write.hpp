@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -12,8 +13,18 @@ namespace mcp_sidecar {
 
 using JsonErrors = nlohmann::json::error_handler_t;
 
-// Appends value.dump(-1, ' ', false, errors) to `out`. With JsonErrors::strict (as dump()),
-// invalid UTF-8 in a string throws nlohmann::json::type_error, as dump() does.
+// A value the sidecar passes on without reading it, kept as the JSON text it came in (already
+// checked as JSON: mcp::parse_tool_response): nlohmann's binary type with this subtype, which
+// append_json writes as that text. Only append_json may write such a value (nlohmann's dump()
+// would write a byte array).
+inline constexpr std::uint64_t kJsonTextSubtype = 0x4A53;
+nlohmann::json json_text_value(std::string_view text);
+bool is_json_text(const nlohmann::json& value);
+std::string_view json_text(const nlohmann::json& value);  // the text of an is_json_text value
+
+// Appends value.dump(-1, ' ', false, errors) to `out`, and the text of a json_text_value as it
+// is. With JsonErrors::strict (as dump()), invalid UTF-8 in a string throws
+// nlohmann::json::type_error, as dump() does.
 void append_json(std::string& out, const nlohmann::json& value, JsonErrors errors = JsonErrors::strict);
 // Appends `s` as a JSON string literal, as dump() writes one.
 void append_json_string(std::string& out, std::string_view s, JsonErrors errors = JsonErrors::strict);

@@ -6,6 +6,8 @@
 // with the same number types: tests/fuzz/fuzz_json_parse.cpp checks both against each other.
 #include "mcp/json_parse.hpp"
 
+#include "core/json_write.hpp"
+
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -97,7 +99,14 @@ std::size_t utf8_sequence(const char* p, const char* end) {
   return length;
 }
 
-void append_utf8(std::string& out, unsigned code_point) {
+// Where skip() puts what it unescapes: nowhere.
+struct Discard {
+  void append(const char*, const char*) {}
+  void push_back(char) {}
+};
+
+template <typename Out>
+void append_utf8(Out& out, unsigned code_point) {
   auto put = [&out](unsigned byte) { out.push_back(static_cast<char>(byte)); };
   if (code_point < 0x80) {
     put(code_point);
@@ -146,6 +155,26 @@ class Parser {
     }
   }
 
+  // A JSON-RPC message as value() parses it, except that the `content` and `structuredContent`
+  // of its result (what a tool returned) are checked, not built, and kept as their text.
+  bool tool_response(json& out, int depth_left) {
+    skip_whitespace();
+    if (p_ == end_ || *p_ != '{') return value(out, depth_left);
+    return object(out, depth_left, [this](const std::string& key, json& slot, int depth) {
+      skip_whitespace();
+      if (key != "result" || p_ == end_ || *p_ != '{') return value(slot, depth);
+      return object(slot, depth, [this](const std::string& name, json& member, int member_depth) {
+        skip_whitespace();
+        if ((name != "content" && name != "structuredContent") || p_ == end_ || (*p_ != '{' && *p_ != '['))
+          return value(member, member_depth);
+        const char* start = p_;
+        if (!skip(member_depth)) return false;
+        member = json_text_value({start, static_cast<std::size_t>(p_ - start)});
+        return true;
+      });
+    });
+  }
+
   // After the value: only whitespace. nlohmann reads a NUL byte as the end of input and ignores
   // whatever follows it, but the depth rule has always counted the brackets there too.
   bool at_end(int max_depth) {
@@ -188,6 +217,12 @@ class Parser {
   }
 
   bool object(json& out, int depth_left) {
+    return object(out, depth_left, [this](const std::string&, json& slot, int depth) { return value(slot, depth); });
+  }
+
+  // An object whose member values `member_value(key, slot, depth_left)` parses into their slots.
+  template <typename MemberValue>
+  bool object(json& out, int depth_left, const MemberValue& member_value) {
     if (depth_left <= 0) return false;
     ++p_;
     out = json(json::value_t::object);
@@ -202,15 +237,48 @@ class Parser {
       skip_whitespace();
       if (!consume(':')) return false;
       // A repeated key is parsed over the earlier value: the last one wins, as in nlohmann.
-      if (!value(members[key_], depth_left - 1)) return false;
+      // (key_ is read before the value, which reuses it for its own keys.)
+      if (!member_value(key_, members[key_], depth_left - 1)) return false;
       skip_whitespace();
     } while (consume(','));
     return consume('}');
   }
 
+  // Checks the value at `p_` as value() would parse it, building nothing on the heap.
+  bool skip(int depth_left) {
+    skip_whitespace();
+    if (p_ == end_) return false;
+    switch (*p_) {
+      case '{':
+      case '[': {
+        if (depth_left <= 0) return false;
+        const char close = *p_ == '{' ? '}' : ']';
+        ++p_;
+        skip_whitespace();
+        if (consume(close)) return true;
+        do {
+          if (close == '}') {
+            skip_whitespace();
+            if (p_ == end_ || *p_ != '"' || !skip_string()) return false;
+            skip_whitespace();
+            if (!consume(':')) return false;
+          }
+          if (!skip(depth_left - 1)) return false;
+          skip_whitespace();
+        } while (consume(','));
+        return consume(close);
+      }
+      case '"':
+        return skip_string();
+      default:  // literals and numbers: values without memory of their own
+        return value(scalar_, depth_left);
+    }
+  }
+
   // The string opening at `p_`, unescaped, appended to `out`. Runs of plain bytes (ASCII and
   // well-formed UTF-8) are copied in one append; only a quote, an escape or a bad byte stops one.
-  bool string(std::string& out) {
+  template <typename Out>
+  bool string(Out& out) {
     const char* run = ++p_;
     while (p_ != end_) {
       const auto c = static_cast<unsigned char>(*p_);
@@ -234,7 +302,8 @@ class Parser {
   }
 
   // The escape at `p_` (a backslash), decoded into `out`.
-  bool escape(std::string& out) {
+  template <typename Out>
+  bool escape(Out& out) {
     static constexpr std::string_view kNames = "\"\\/bfnrt";
     static constexpr std::string_view kBytes = "\"\\/\b\f\n\r\t";
     if (end_ - p_ < 2) return false;
@@ -249,7 +318,8 @@ class Parser {
 
   // \uXXXX, after the "\u". UTF-16 surrogates only come in escaped high-then-low pairs, which
   // stand for one code point; a lone or misordered surrogate is refused, as nlohmann refuses it.
-  bool unicode_escape(std::string& out) {
+  template <typename Out>
+  bool unicode_escape(Out& out) {
     const int first = hex4();
     if (first < 0 || (first >= 0xDC00 && first <= 0xDFFF)) return false;
     unsigned code_point = static_cast<unsigned>(first);
@@ -262,6 +332,11 @@ class Parser {
     }
     append_utf8(out, code_point);
     return true;
+  }
+
+  bool skip_string() {
+    Discard nowhere;
+    return string(nowhere);
   }
 
   // Four hex digits as a number, or -1.
@@ -330,17 +405,31 @@ class Parser {
   const char* p_;
   const char* end_;
   std::string key_;  // reused for every object key: the map copies it in
+  json scalar_;      // what skip() parses and drops
 };
 
 }  // namespace
 
-std::optional<nlohmann::json> parse_json(std::string_view text, int max_depth) {
+namespace {
+
+// The whole of `text` as one value read by `read` (Parser::value or Parser::tool_response).
+std::optional<json> parse_with(std::string_view text, int max_depth, bool (Parser::*read)(json&, int)) {
   // nlohmann skips one UTF-8 byte order mark at the very start.
   if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
   Parser parser(text);
   json value;
-  if (!parser.value(value, max_depth) || !parser.at_end(max_depth)) return std::nullopt;
+  if (!(parser.*read)(value, max_depth) || !parser.at_end(max_depth)) return std::nullopt;
   return value;
+}
+
+}  // namespace
+
+std::optional<nlohmann::json> parse_json(std::string_view text, int max_depth) {
+  return parse_with(text, max_depth, &Parser::value);
+}
+
+std::optional<nlohmann::json> parse_tool_response(std::string_view text, int max_depth) {
+  return parse_with(text, max_depth, &Parser::tool_response);
 }
 
 namespace {

@@ -20,6 +20,13 @@ bool json_depth_within(std::string_view text, int max_depth = kMaxJsonDepth);
 // json_depth_within, with the same values and number types, at a fraction of its cost.
 std::optional<nlohmann::json> parse_json(std::string_view text, int max_depth = kMaxJsonDepth);
 
+// parse_json for the JSON-RPC message answering a tools/call, except that what the tool returned
+// (the result's `content` and `structuredContent`, which the sidecar passes on unread) is kept
+// as the text it came in (core/json_write.hpp: json_text_value), checked as parse_json checks
+// it. The client gets those bytes as the server wrote them: not parsed, built, destroyed and
+// written again, and with their members in the server's order.
+std::optional<nlohmann::json> parse_tool_response(std::string_view text, int max_depth = kMaxJsonDepth);
+
 // Empties `value` from the leaves up, for a value about to be destroyed. nlohmann's destructor
 // first moves every member of every nested object and array onto a vector of its own, so that
 // no value is deep enough to exhaust the stack; for the small, shallow values of a call that

@@ -86,6 +86,9 @@ struct RpcOptions {
   // (Upstream::rpc), and a request a reused kept-alive connection took down with it before
   // any byte of the answer is sent again on a fresh connection (the transport).
   bool idempotent = false;
+  // A tools/call whose caller passes what the tool returned on unread: the transport keeps it as
+  // the text it came in (mcp::parse_tool_response) instead of building it as JSON values.
+  bool tool_output_as_text = false;
 };
 
 // One MCP session with an upstream: opened once, carries many concurrent requests (each on its

@@ -345,7 +345,7 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     if (content_type.starts_with("application/json")) {
       if (auto ec = co_await conn.read_rest(parser, p.deadline)) co_return read_failure(ec, "in the response body");
       conn.reusable = parser.keep_alive();
-      auto body = mcp::parse_json(parser.get().body());
+      auto body = parse_message(parser.get().body(), p);
       if (!body) co_return make_error(ErrorCode::upstream_protocol, "upstream sent a malformed JSON response");
       if (auto found = find_response(*body, p.id)) co_return std::move(*found);
       co_return make_error(ErrorCode::upstream_protocol, "upstream response does not answer the request");
@@ -369,7 +369,7 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
     bool malformed = false;
     auto on_event = [&](mcp::SseEvent& ev) {
       if (ev.data.empty()) return true;  // priming event or keepalive
-      auto msg = mcp::parse_json(ev.data);
+      auto msg = parse_message(ev.data, p);
       if (!msg) {
         malformed = true;
         return false;
@@ -543,6 +543,10 @@ class StreamableHttpSession final : public UpstreamSession, public std::enable_s
           if (!r) log::debug("upstream_send_failed", {{"error", r.error().message}});
         },
         asio::detached);
+  }
+
+  static std::optional<json> parse_message(std::string_view text, const Pending& p) {
+    return p.options.tool_output_as_text ? mcp::parse_tool_response(text) : mcp::parse_json(text);
   }
 
   // The response to `id` in `body`, moved out of it; `body` is unchanged when there is none.

@@ -410,7 +410,10 @@ asio::awaitable<Result<json>> Upstream::call_tool(const std::string& tool, json 
 
   // Keep the catalog alive while `info` points into it.
   auto keep = catalog.value();
-  RpcOptions options{.deadline = deadline, .case_id = case_id, .idempotent = info->idempotent || info->read_only};
+  RpcOptions options{.deadline = deadline,
+                     .case_id = case_id,
+                     .idempotent = info->idempotent || info->read_only,
+                     .tool_output_as_text = true};
   relay_into(options, params, extras);
   // A retry after input_required carries the caller's answers, exactly as given.
   for (const char* key : {"inputResponses", "requestState"})

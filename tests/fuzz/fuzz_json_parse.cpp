@@ -1,11 +1,15 @@
 // Differential: parse_json against nlohmann's own parser plus the depth rule it replaced. Both must
 // accept and reject the same inputs and build the same values, down to the type of every node
 // (nlohmann's operator== finds 1u, 1 and 1.0 equal, so it cannot be the judge). And what the
-// parser built is written by append_json exactly as nlohmann's dump() writes it.
+// parser built is written by append_json exactly as nlohmann's dump() writes it. And
+// parse_tool_response, which keeps what a tool returned as text, accepts what parse_json accepts,
+// with the same value once that text is parsed in its place.
 #include "core/json_write.hpp"
 #include "mcp/json_parse.hpp"
+#include "support/json_text.hpp"
 
 #include <cstdint>
+#include <string>
 
 namespace {
 
@@ -20,6 +24,13 @@ bool same(const json& a, const json& b) {
   return true;
 }
 
+void check_tool_response(std::string_view text) {
+  auto kept = mcp_sidecar::mcp::parse_tool_response(text);
+  auto built = mcp_sidecar::mcp::parse_json(text);
+  if (kept.has_value() != built.has_value()) __builtin_trap();
+  if (kept && !same(mcp_sidecar::test_support::expand_json_text(*kept), *built)) __builtin_trap();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -31,5 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (mine.has_value() == theirs.is_discarded()) __builtin_trap();
   if (mine && (!same(*mine, theirs) || mine->dump() != theirs.dump())) __builtin_trap();
   if (mine && mcp_sidecar::dump_json(*mine) != theirs.dump()) __builtin_trap();
+  check_tool_response(text);
+  check_tool_response(R"({"id":1,"result":{"content":)" + std::string(text) + "}}");
   return 0;
 }

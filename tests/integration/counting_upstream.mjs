@@ -11,6 +11,9 @@
 //   huge        a JSON answer of `hugeBytes` (set on the handle)
 //   huge_event  an SSE answer whose one event carries `hugeBytes`
 //   deep        a JSON answer nested 5000 levels deep (the sidecar parses 128)
+//   verbatim    VERBATIM_CONTENT and VERBATIM_STRUCTURED, written as they are (spaces, escapes,
+//               member order, 2.50): what the sidecar must pass on byte for byte
+//   deep_content, broken_content   a result whose content is nested 200 deep, or malformed
 // Runs in the test's process: the counters are read directly.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -34,8 +37,13 @@ export const TOOLS = [
   { name: 'forbidden', description: 'Must never run for a caller the policy refuses', inputSchema: { type: 'object' } },
   { name: 'huge', description: 'An oversized answer', inputSchema: { type: 'object' } },
   { name: 'huge_event', description: 'An oversized SSE event', inputSchema: { type: 'object' } },
-  { name: 'deep', description: 'An answer nested too deep', inputSchema: { type: 'object' } }
+  { name: 'deep', description: 'An answer nested too deep', inputSchema: { type: 'object' } },
+  { name: 'verbatim', description: 'An answer written byte by byte', inputSchema: { type: 'object' } },
+  { name: 'deep_content', description: 'Content nested too deep', inputSchema: { type: 'object' } },
+  { name: 'broken_content', description: 'Malformed content', inputSchema: { type: 'object' } }
 ];
+export const VERBATIM_CONTENT = '[ {"type":"text", "text":"caf\\u00e9 \\/ 2.50"} ]';
+export const VERBATIM_STRUCTURED = '{"zeta":1,"alpha":2.50,"nested":{"b":[1.0e2,-0],"a":null}}';
 
 const result = (id, value) => ({ jsonrpc: '2.0', id, result: value });
 const failure = (id, code, message) => ({ jsonrpc: '2.0', id, error: { code, message } });
@@ -79,6 +87,11 @@ export async function startCountingUpstream() {
     if (name === 'huge') return { json: result(id, { content: [{ type: 'text', text: 'x'.repeat(up.hugeBytes) }] }) };
     if (name === 'huge_event') return { sse: result(id, { content: [{ type: 'text', text: 'x'.repeat(up.hugeBytes) }] }) };
     if (name === 'deep') return { raw: `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":${'['.repeat(5000)}${']'.repeat(5000)}}` };
+    const withResult = (members) => ({ raw: `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":{${members}}}` });
+    if (name === 'verbatim')
+      return withResult(`"structuredContent":${VERBATIM_STRUCTURED},"content":${VERBATIM_CONTENT},"isError":false`);
+    if (name === 'deep_content') return withResult(`"content":${'['.repeat(200)}${']'.repeat(200)}`);
+    if (name === 'broken_content') return withResult('"content":[{"type":"text","text":"x"},]');
     return { json: failure(id, -32602, `Unknown tool: ${name}`) };
   };
 

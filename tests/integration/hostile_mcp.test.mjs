@@ -22,7 +22,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 
-import { startWithSidecar } from './counting_upstream.mjs';
+import { VERBATIM_CONTENT, VERBATIM_STRUCTURED, startWithSidecar } from './counting_upstream.mjs';
 import { SMALL_LIMITS, framingCases, httpRequest, only, rawExchange, testCases } from './raw_http.mjs';
 
 const dir = fs.mkdtempSync('/tmp/it-hostile-mcp-');
@@ -192,7 +192,8 @@ testCases(test, L, [
   })),
   { name: 'a path below the endpoint: 404 not_found', send: post(call(), modernHeaders(), '/mcp/count/tools'), ...refused(404, 'not_found') },
   // Oversized and malformed upstream answers.
-  ...[['huge', 'a JSON answer over max_response_bytes'], ['huge_event', 'an SSE event over max_response_bytes'], ['deep', 'a JSON answer nested 5000 deep']].map(([tool, what]) => ({
+  ...[['huge', 'a JSON answer over max_response_bytes'], ['huge_event', 'an SSE event over max_response_bytes'], ['deep', 'a JSON answer nested 5000 deep'],
+    ['deep_content', 'a tool result whose content is nested 200 deep'], ['broken_content', 'a tool result whose content is malformed']].map(([tool, what]) => ({
     name: `${what}: 502 -32603 upstream_protocol_error, sent once`,
     send: post(call(tool), modernHeaders({ name: tool })),
     statuses: [502],
@@ -204,3 +205,17 @@ testCases(test, L, [
     }
   }))
 ]);
+
+// What a tool returned is passed on as the upstream wrote it (kept as text, checked as JSON):
+// member order, spaces, escapes and number forms reach the client unchanged.
+test('a tool result\'s content and structuredContent reach the client byte for byte', async () => {
+  const r = only(await rawExchange(L.target, post(call('verbatim'), modernHeaders({ name: 'verbatim' })), { responses: 1 }));
+  assert.equal(r.status, 200, r.body);
+  assert.ok(r.body.includes(`"content":${VERBATIM_CONTENT}`), r.body);
+  assert.ok(r.body.includes(`"structuredContent":${VERBATIM_STRUCTURED}`), r.body);
+  const { result } = JSON.parse(r.body);
+  assert.equal(result.content[0].text, 'caf\u00e9 / 2.50');
+  assert.deepEqual(Object.keys(result.structuredContent), ['zeta', 'alpha', 'nested']);
+  assert.equal(result.isError, false);
+  assert.equal(result.resultType, 'complete');
+});

@@ -76,5 +76,19 @@ TEST(JsonWrite, InvalidUtf8AsDump) {
   EXPECT_EQ(out, R"("tab\there")");
 }
 
+// A value kept as JSON text is written as that text, wherever it sits; other binary values as
+// dump() writes them.
+TEST(JsonWrite, JsonTextAsItIs) {
+  const std::string text = R"([ {"z":1, "a":2.50, "s":"caf\u00e9"} ])";
+  json message = {{"id", 1}, {"result", {{"content", json_text_value(text)}, {"isError", false}}}};
+  EXPECT_TRUE(is_json_text(message["result"]["content"]));
+  EXPECT_EQ(json_text(message["result"]["content"]), text);
+  EXPECT_EQ(dump_json(message), R"({"id":1,"result":{"content":)" + text + R"(,"isError":false}})");
+  const json bytes = json::binary({1, 2, 3});
+  EXPECT_FALSE(is_json_text(bytes));
+  EXPECT_FALSE(is_json_text(json::binary({1}, 7)));
+  EXPECT_EQ(dump_json(bytes), bytes.dump());
+}
+
 }  // namespace
 }  // namespace mcp_sidecar

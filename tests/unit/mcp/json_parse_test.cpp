@@ -1,5 +1,8 @@
 #include "mcp/json_parse.hpp"
 
+#include "core/json_write.hpp"
+#include "support/json_text.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -27,9 +30,24 @@ std::string typed(const json& v) {
   return out + ")";
 }
 
+// parse_tool_response accepts what parse_json accepts and, once what it kept as text is
+// parsed, yields the same value. `text` is tried where a tool's output goes in a message.
+void expect_tool_response_as_parse_json(const std::string& text) {
+  for (const std::string& message :
+       {text, R"({"jsonrpc":"2.0","id":1,"result":{"content":)" + text + R"(,"isError":false}})",
+        R"({"result":{"structuredContent":)" + text + "}}"}) {
+    SCOPED_TRACE(testing::PrintToString(message));
+    auto kept = parse_tool_response(message);
+    auto built = parse_json(message);
+    ASSERT_EQ(kept.has_value(), built.has_value());
+    if (kept) EXPECT_EQ(typed(test_support::expand_json_text(*kept)), typed(*built));
+  }
+}
+
 // parse_json replaced nlohmann's parser behind the depth rule: it must still agree with it.
 void expect_as_nlohmann(const std::string& text, bool accepted) {
   SCOPED_TRACE(testing::PrintToString(text));
+  expect_tool_response_as_parse_json(text);
   auto mine = parse_json(text);
   auto theirs = json_depth_within(text) ? json::parse(text, nullptr, false) : json(json::value_t::discarded);
   EXPECT_EQ(mine.has_value(), accepted);
@@ -258,6 +276,53 @@ TEST(JsonParse, NeverRecursesPastTheLimit) {
   EXPECT_TRUE(parse_json("1", 0));
   EXPECT_FALSE(parse_json("{}", 0));
   EXPECT_FALSE(parse_json(std::string(1'000'000, '{')));
+}
+
+TEST(JsonParse, ToolResponseKeepsWhatTheToolReturnedAsText) {
+  const std::string content = R"([ {"type":"text", "text":"caf\u00e9 \/", "z":1,"a":2.50} ])";
+  const std::string structured = R"({"z":1,"a":[1.0e2,-0]})";
+  const std::string text = R"({"jsonrpc":"2.0","id":7,"result":{"structuredContent":)" + structured + R"(,"content":)" +
+                           content + R"(,"isError":true,"_meta":{"content":[1]}}})";
+  auto kept = parse_tool_response(text);
+  ASSERT_TRUE(kept);
+  const json& result = (*kept)["result"];
+  ASSERT_TRUE(is_json_text(result["content"]));
+  EXPECT_EQ(json_text(result["content"]), content);  // the bytes as sent: spaces, escapes, order, 2.50
+  ASSERT_TRUE(is_json_text(result["structuredContent"]));
+  EXPECT_EQ(json_text(result["structuredContent"]), structured);
+  EXPECT_EQ(result["isError"], true);                       // what the sidecar reads is built
+  EXPECT_EQ(result["_meta"]["content"], json::array({1}));  // only the result's own members are kept
+  EXPECT_EQ((*kept)["id"], 7);
+  // Written out, the kept text goes as it came, inside the envelope as dump() writes it.
+  EXPECT_EQ(dump_json(*kept), R"({"id":7,"jsonrpc":"2.0","result":{"_meta":{"content":[1]},"content":)" + content +
+                                  R"(,"isError":true,"structuredContent":)" + structured + "}}");
+
+  // Scalars where a tool's output goes, requests, and batches are parsed as parse_json parses them.
+  for (const std::string message :
+       {R"({"id":1,"result":{"content":"text","structuredContent":null}})",
+        R"({"id":1,"method":"tools/call","params":{"content":[1]}})", R"([{"id":1,"result":{"content":[1]}}])",
+        R"({"id":1,"result":[{"content":[1]}]})"}) {
+    auto parsed = parse_tool_response(message);
+    ASSERT_TRUE(parsed) << message;
+    EXPECT_EQ(typed(*parsed), typed(*parse_json(message))) << message;
+  }
+  // A repeated member: the last one wins, as in parse_json.
+  auto repeated = parse_tool_response(R"({"result":{"content":[1],"content":{"b":2}}})");
+  ASSERT_TRUE(repeated);
+  EXPECT_EQ(json_text((*repeated)["result"]["content"]), R"({"b":2})");
+}
+
+TEST(JsonParse, ToolResponseRefusesWhatParseJsonRefuses) {
+  // Malformed, invalid UTF-8, and too deep inside what would be kept as text.
+  for (const std::string& inner : {"[1,]"s, "{\"a\"}"s, "[\"\xC3\x28\"]"s, "[\"\\ud800\"]"s, "[01]"s, "[1e999]"s,
+                                   "[tru]"s, "[\"\x01\"]"s, std::string(127, '[') + std::string(127, ']')}) {
+    const std::string message = R"({"result":{"content":)" + inner + "}}";
+    EXPECT_FALSE(parse_json(message)) << message;
+    EXPECT_FALSE(parse_tool_response(message)) << message;
+  }
+  const std::string deepest = R"({"result":{"content":)" + std::string(126, '[') + std::string(126, ']') + "}}";
+  EXPECT_TRUE(parse_json(deepest));
+  EXPECT_TRUE(parse_tool_response(deepest));
 }
 
 // dispose() empties a value from the leaves up; what is too deep for it is left, whole, to
