@@ -224,10 +224,11 @@ test('an idempotent tool whose response was lost is sent again; a non-idempotent
 
 test('a timed-out call is cancelled upstream; its session is not evicted for one slow tool', async () => {
   const registry = await server('registry');
-  const sc = await sidecar([registry], { call_timeout_seconds: 0.5, heartbeat_interval_seconds: 0 });
+  // A timeout long enough for the pings on a loaded machine, the sleep far longer than it.
+  const sc = await sidecar([registry], { call_timeout_seconds: 2, heartbeat_interval_seconds: 0 });
   assert.equal((await callTool(sc, 'registry', 'ping')).status, 200);
   const opened = (await registry.stats()).sessions_opened;
-  const r = await callTool(sc, 'registry', 'sleep', { ms: 5000 }, { 'X-Case-Id': 'slow' });
+  const r = await callTool(sc, 'registry', 'sleep', { ms: 20000 }, { 'X-Case-Id': 'slow' });
   assert.equal(r.status, 504, r.body);
   await until(async () => ((await registry.stats()).methods['notifications/cancelled'] ?? 0) >= 1,
     { what: 'notifications/cancelled at the server' });
