@@ -99,9 +99,8 @@ void append_json(std::string& out, const json& value, JsonErrors errors) {
         out += json_text(value);
         return;
       }
-      out += value.dump(-1, ' ', false, errors);
-      return;
-    default:  // floating point (shortest round trip), discarded
+      [[fallthrough]];
+    default:  // floating point (shortest round trip), other binary values, discarded
       out += value.dump(-1, ' ', false, errors);
       return;
   }
