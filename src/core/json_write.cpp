@@ -1,5 +1,7 @@
 #include "core/json_write.hpp"
 
+#include "core/json_scan.hpp"
+
 #include <charconv>
 #include <cstdint>
 #include <string_view>
@@ -13,13 +15,7 @@ using json = nlohmann::json;
 // A string nlohmann writes as it is, between quotes. With ensure_ascii off it escapes control
 // characters, '"' and '\\', and checks every byte from 0x80 as UTF-8 (refusing or replacing
 // what is invalid): a string with any of those is left to nlohmann whole.
-bool verbatim(std::string_view s) {
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u >= 0x80 || c == '"' || c == '\\') return false;
-  }
-  return true;
-}
+bool verbatim(std::string_view s) { return skip_json_plain(s.data(), s.data() + s.size()) == s.data() + s.size(); }
 
 template <typename Integer>
 void append_integer(std::string& out, Integer n) {

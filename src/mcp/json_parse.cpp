@@ -6,9 +6,9 @@
 // with the same number types: tests/fuzz/fuzz_json_parse.cpp checks both against each other.
 #include "mcp/json_parse.hpp"
 
+#include "core/json_scan.hpp"
 #include "core/json_write.hpp"
 
-#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -54,13 +54,6 @@ bool json_depth_within(std::string_view text, int max_depth) {
 namespace {
 
 using json = nlohmann::json;
-
-// The bytes a string copies as they are: printable ASCII but the quote and the backslash.
-constexpr auto kPlain = [] {
-  std::array<bool, 256> plain{};
-  for (int c = 0x20; c < 0x80; ++c) plain[c] = c != '"' && c != '\\';
-  return plain;
-}();
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
@@ -280,11 +273,9 @@ class Parser {
   template <typename Out>
   bool string(Out& out) {
     const char* run = ++p_;
-    while (p_ != end_) {
+    while ((p_ = skip_json_plain(p_, end_)) != end_) {
       const auto c = static_cast<unsigned char>(*p_);
-      if (kPlain[c]) {
-        ++p_;
-      } else if (c >= 0x80) {
+      if (c >= 0x80) {
         const std::size_t length = utf8_sequence(p_, end_);
         if (length == 0) return false;
         p_ += length;

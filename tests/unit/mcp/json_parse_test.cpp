@@ -270,6 +270,26 @@ TEST(JsonParse, DecodesEscapesAndKeepsTheLastDuplicate) {
   EXPECT_EQ(*parse_json(R"({"k":1,"k":{"x":[]}})"), json::parse(R"({"k":{"x":[]}})"));
 }
 
+// Every byte value, at every place of a string that spans two 16-byte blocks and a tail (the
+// plain-byte scan tests 16 at a time), and with the string ending at every place: accepted and
+// decoded exactly as nlohmann does, also when the string is skipped as part of a tool's output.
+TEST(JsonParse, EveryByteAtEveryPlaceInAString) {
+  for (int byte = 0; byte < 0x100; ++byte) {
+    for (std::size_t at = 0; at < 35; ++at) {
+      std::string s(35, 'a');
+      s[at] = static_cast<char>(byte);
+      for (const std::string& text : {'"' + s + '"', '"' + s.substr(0, at + 1) + '"', '"' + s}) {
+        const auto expected = json::parse(text, nullptr, false);
+        const auto parsed = parse_json(text);
+        ASSERT_EQ(parsed.has_value(), !expected.is_discarded()) << "byte " << byte << " at " << at;
+        if (parsed) ASSERT_EQ(*parsed, expected) << "byte " << byte << " at " << at;
+        const auto kept = parse_tool_response(R"({"result":{"content":[)" + text + "]}}");
+        ASSERT_EQ(kept.has_value(), !expected.is_discarded()) << "byte " << byte << " at " << at;
+      }
+    }
+  }
+}
+
 TEST(JsonParse, NeverRecursesPastTheLimit) {
   EXPECT_TRUE(parse_json("[[[]]]", 3));
   EXPECT_FALSE(parse_json("[[[]]]", 2));
