@@ -7,6 +7,8 @@
 
 namespace mcp_sidecar::mcp {
 
+using namespace std::string_view_literals;
+
 std::optional<json> parse_message(std::string_view text, bool& duplicate_keys) {
   duplicate_keys = false;
   if (!json_depth_within(text)) return std::nullopt;
@@ -32,24 +34,24 @@ bool valid_id(const json& id) { return id.is_string() || id.is_number_integer();
 
 MessageKind classify(const json& m) {
   if (!m.is_object()) return MessageKind::invalid;
-  auto version = m.find("jsonrpc");
+  auto version = m.find("jsonrpc"sv);
   if (version == m.end() || !is_text(*version, "2.0")) return MessageKind::invalid;
-  auto method = m.find("method");
-  auto id = m.find("id");
+  auto method = m.find("method"sv);
+  auto id = m.find("id"sv);
   if (method != m.end()) {
     if (!method->is_string()) return MessageKind::invalid;
-    if (auto params = m.find("params"); params != m.end() && !params->is_object() && !params->is_array())
+    if (auto params = m.find("params"sv); params != m.end() && !params->is_object() && !params->is_array())
       return MessageKind::invalid;
     if (id == m.end()) return MessageKind::notification;
     return valid_id(*id) ? MessageKind::request : MessageKind::invalid;
   }
   if (id == m.end()) return MessageKind::invalid;
-  bool has_result = m.contains("result");
-  auto error = m.find("error");
+  bool has_result = m.contains("result"sv);
+  auto error = m.find("error"sv);
   bool has_error = error != m.end();
   if (has_result == has_error) return MessageKind::invalid;
   if (has_result) return valid_id(*id) ? MessageKind::result : MessageKind::invalid;
-  if (!error->is_object() || !error->contains("code") || !(*error)["code"].is_number_integer())
+  if (!error->is_object() || !error->contains("code"sv) || !(*error)["code"sv].is_number_integer())
     return MessageKind::invalid;
   return MessageKind::error;  // id may be null for errors the peer could not attribute
 }

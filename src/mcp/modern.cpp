@@ -8,6 +8,8 @@
 
 namespace mcp_sidecar::mcp {
 
+using namespace std::string_view_literals;
+
 namespace {
 
 Refusal mismatch(std::string message) { return {400, kHeaderMismatch, std::move(message)}; }
@@ -43,12 +45,12 @@ bool same_value(const nlohmann::json& body, const std::string& header) {
 
 std::optional<Refusal> check_modern_request(const nlohmann::json& message, const HeaderLookup& header,
                                             const std::vector<std::string>& supported) {
-  const std::string& method = message["method"].get_ref<const std::string&>();
+  const std::string& method = message["method"sv].get_ref<const std::string&>();
   const auto version_header = header(kProtocolVersionHeader);
   if (!version_header) return mismatch("the required MCP-Protocol-Version header is absent");
 
   // One lookup per member (contains() and then operator[] would be two).
-  auto member = [](const nlohmann::json* object, const char* key) -> const nlohmann::json* {
+  auto member = [](const nlohmann::json* object, std::string_view key) -> const nlohmann::json* {
     if (!object || !object->is_object()) return nullptr;
     auto it = object->find(key);
     return it == object->end() ? nullptr : &*it;

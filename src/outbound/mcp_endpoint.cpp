@@ -67,7 +67,7 @@ std::optional<http::Response> legacy_refusal(bool enabled, const http::Request& 
 
 constexpr std::string_view kOnePerPost = "batches are not supported by this endpoint: send one message per POST";
 
-const json& member(const json& object, const char* key) {
+const json& member(const json& object, std::string_view key) {
   static const json none;
   if (!object.is_object()) return none;
   auto it = object.find(key);
@@ -213,7 +213,7 @@ asio::awaitable<void> McpEndpoint::handle(http::Request& req, http::Exchange& ex
   }
   // initialize opens a session, unless the request speaks 2026-07-28 (which has none: 404).
   const bool modern = req[mcp::kProtocolVersionHeader] == mcp::kStatelessRevision ||
-                      !member(member(member(message, "params"), "_meta"), mcp::kMetaProtocolVersion.data()).is_null();
+                      !member(member(member(message, "params"), "_meta"), mcp::kMetaProtocolVersion).is_null();
   if (mcp::is_text(message["method"], "initialize") && !modern)
     return initialize(req, ex, upstream, std::move(message));
   return handle_modern(req, ex, upstream, std::move(message));
@@ -234,9 +234,8 @@ asio::awaitable<void> McpEndpoint::handle_modern(http::Request& req, http::Excha
   auto relay = std::make_shared<Relay>(co_await asio::this_coro::executor);
   Caller caller{req, version, nullptr, std::move(relay)};
   const json& meta = member(member(message, "params"), "_meta");
-  if (const json& caps = member(meta, mcp::kMetaClientCapabilities.data()); caps.is_object())
-    caller.capabilities = caps;
-  if (const json& level = member(meta, mcp::kMetaLogLevel.data()); !level.is_null()) {
+  if (const json& caps = member(meta, mcp::kMetaClientCapabilities); caps.is_object()) caller.capabilities = caps;
+  if (const json& level = member(meta, mcp::kMetaLogLevel); !level.is_null()) {
     if (!log_severity(level))
       co_return co_await send(ex, rpc_error(400, id, mcp::kInvalidParams, "unknown logLevel", version));
     caller.log_level = level;
@@ -802,7 +801,7 @@ asio::awaitable<Result<json>> McpEndpoint::resume_parked(Caller& caller, const s
   // The answers go back to the upstream, under the ids it asked with.
   const json& responses = member(params, "inputResponses");
   for (auto q = call->questions.begin(); q != call->questions.end();) {
-    const json& answer = member(responses, q->first.c_str());
+    const json& answer = member(responses, q->first);
     if (q->second.asked && answer.is_object() && q->second.reply) {
       q->second.reply(mcp::make_result(q->second.upstream_id, answer));
       q = call->questions.erase(q);
@@ -885,7 +884,7 @@ asio::awaitable<Answer> McpEndpoint::call_tool(Caller& caller, Upstream& upstrea
   if (auto it = caller.req.find(config_.case_id.header); it != caller.req.end())
     case_header = std::string_view(it->value().data(), it->value().size());
   std::string meta_case_id;
-  if (!case_header && member(meta, config_.case_id.meta_key.c_str()).is_string()) {
+  if (!case_header && member(meta, config_.case_id.meta_key).is_string()) {
     meta_case_id = meta[config_.case_id.meta_key];
     case_header = meta_case_id;
   }
