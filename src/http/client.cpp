@@ -10,6 +10,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -87,11 +88,7 @@ class BasicClientConnection final : public ClientConnection {
     co_return ec;
   }
   asio::awaitable<error_code> read_header(ResponseParser& parser, TimePoint deadline) override {
-    lowest().expires_at(deadline);
-    auto [ec, n] = co_await bhttp::async_read_header(stream_, buffer_, parser, use_tuple);
-    // A head is parsed only once whole: bytes of a partial one wait in the buffer.
-    response_started_ = !ec || parser.got_some() || buffer_.size() > 0;
-    co_return ec;
+    return read(parser, deadline, Until::header);
   }
   asio::awaitable<error_code> read_some(ResponseParser& parser, TimePoint deadline) override {
     lowest().expires_at(deadline);
@@ -99,9 +96,7 @@ class BasicClientConnection final : public ClientConnection {
     co_return ec;
   }
   asio::awaitable<error_code> read_rest(ResponseParser& parser, TimePoint deadline) override {
-    lowest().expires_at(deadline);
-    auto [ec, n] = co_await bhttp::async_read(stream_, buffer_, parser, use_tuple);
-    co_return ec;
+    return read(parser, deadline, Until::message);
   }
   void close() override {
     keep_tls_session();
@@ -131,6 +126,48 @@ class BasicClientConnection final : public ClientConnection {
   bool response_started() const override { return response_started_; }
 
  private:
+  enum class Until { header, message };
+
+  // Beast's read loop (http::async_read_header, http::async_read) without its composed
+  // operation: parse what the buffer holds, read more only when the parser needs more. The body
+  // of a small answer usually came with its head, so the whole message is read without a
+  // second asynchronous operation and its trip through the event loop.
+  asio::awaitable<error_code> read(ResponseParser& parser, TimePoint deadline, Until until) {
+    lowest().expires_at(deadline);
+    parser.eager(until == Until::message);
+    auto done = [&] { return until == Until::header ? parser.is_header_done() : parser.is_done(); };
+    error_code ec;
+    while (!done()) {
+      if (buffer_.size() > 0) {
+        const std::size_t used = parser.put(buffer_.data(), ec);
+        buffer_.consume(used);
+        if (ec == bhttp::error::need_more)
+          ec = {};
+        else if (ec)
+          break;
+        else if (used > 0)
+          continue;
+      }
+      auto [rec, n] = co_await stream_.async_read_some(buffer_.prepare(beast::read_size(buffer_, 65536)), use_tuple);
+      buffer_.commit(n);
+      if (rec == asio::error::eof) {
+        // A body that runs to the end of the connection ends here; anything else is cut short.
+        if (parser.got_some())
+          parser.put_eof(ec);
+        else
+          ec = bhttp::error::end_of_stream;
+        break;
+      }
+      if (rec) {
+        ec = rec;
+        break;
+      }
+    }
+    // A head is parsed only once whole: bytes of a partial one wait in the buffer.
+    if (until == Until::header) response_started_ = !ec || parser.got_some() || buffer_.size() > 0;
+    co_return ec;
+  }
+
   beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
   // Closing without a TLS close_notify would mark the session "bad" and spoil resumption;
   // the session itself is sound, so say the connection was shut down cleanly.
