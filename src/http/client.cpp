@@ -1,5 +1,6 @@
 #include "http/client.hpp"
 
+#include "http/send_now.hpp"
 #include "http/wire.hpp"
 
 #include <openssl/ssl.h>
@@ -84,6 +85,11 @@ class BasicClientConnection final : public ClientConnection {
   asio::awaitable<error_code> write(std::string_view wire, TimePoint deadline) override {
     lowest().expires_at(deadline);
     response_started_ = false;
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      error_code ec;
+      if (!send_now(lowest().socket(), wire, ec)) co_return ec;
+      if (wire.empty()) co_return ec;
+    }
     auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(wire.data(), wire.size()), use_tuple);
     co_return ec;
   }

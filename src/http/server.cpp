@@ -1,6 +1,7 @@
 #include "http/server.hpp"
 
 #include "core/json_write.hpp"
+#include "http/send_now.hpp"
 #include "http/wire.hpp"
 
 #include "telemetry/log.hpp"
@@ -166,11 +167,27 @@ class Connection final : public ConnectionBase,
       ec = wec;
     } else {
       const std::string wire = serialize(res);  // one buffer: see http/wire.hpp
-      auto [wec, wn] = co_await asio::async_write(stream_, asio::buffer(wire), use_tuple);
-      ec = wec;
+      std::string_view rest = wire;
+      if (send_at_once(rest, ec) && !rest.empty()) ec = co_await write_rest(rest);
     }
     if (ec) keep_alive_ = false;
     co_return !ec;
+  }
+
+  // A whole response: on a plain connection, what the socket takes at once goes without an
+  // asynchronous write (http/send_now.hpp), leaving the rest in `wire`. False on a failure.
+  bool send_at_once(std::string_view& wire, boost::system::error_code& ec) {
+    if constexpr (kIsTls<Stream>)
+      return true;
+    else
+      return send_now(lowest().socket(), wire, ec);
+  }
+
+  // What send_at_once() left, within request_timeout.
+  asio::awaitable<boost::system::error_code> write_rest(std::string_view wire) {
+    lowest().expires_after(state_->limits.request_timeout);
+    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(wire.data(), wire.size()), use_tuple);
+    co_return ec;
   }
 
   asio::awaitable<bool> respond(unsigned status, std::string_view content_type, std::string_view body,
@@ -186,8 +203,9 @@ class Connection final : public ConnectionBase,
     if (version_ == 10 && keep_alive_) message.field("Connection", "keep-alive");
     if (version_ != 10 && !keep_alive_) message.field("Connection", "close");
     const std::string wire = std::move(message).finish(body, !head_request_);
-    lowest().expires_after(state_->limits.request_timeout);
-    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(wire), use_tuple);
+    std::string_view rest = wire;
+    boost::system::error_code ec;
+    if (send_at_once(rest, ec) && !rest.empty()) ec = co_await write_rest(rest);
     if (ec) keep_alive_ = false;
     co_return !ec;
   }
