@@ -313,7 +313,7 @@ class Connection final : public ConnectionBase,
       // Request: head and body within request_timeout, under the limits.
       head_request_ = false;
       lowest().expires_never();
-      arm_request_deadline();
+      start_request_deadline();
       RequestParser parser;
       parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
       parser.body_limit(limits.max_body_bytes);
@@ -327,6 +327,7 @@ class Connection final : public ConnectionBase,
         co_return co_await reject_with(413, "body_too_large", "request body too large");
       if (beast::iequals(head[http::field::expect], "100-continue")) {
         http::response<http::empty_body> cont{http::status::continue_, head.version()};
+        arm_request_deadline();
         auto [wec, wn] = co_await http::async_write(stream_, cont, use_tuple);
         if (wec) co_return;
       }
@@ -372,6 +373,7 @@ class Connection final : public ConnectionBase,
       // The head goes on past every byte buffered so far.
       if (parsed + buffer_.size() >= limit) co_return http::error::header_limit;
       if (timed_out_) co_return beast::error::timeout;  // expired between two reads
+      arm_request_deadline();
       auto [rec, n] = co_await stream_.async_read_some(buffer_.prepare(kReadSize), use_tuple);
       if (rec) co_return rec;
       buffer_.commit(n);
@@ -390,6 +392,7 @@ class Connection final : public ConnectionBase,
         if (parser.is_done()) co_return boost::system::error_code{};
       }
       if (timed_out_) co_return beast::error::timeout;
+      arm_request_deadline();
       auto [rec, n] = co_await stream_.async_read_some(buffer_.prepare(kBodyReadSize), use_tuple);
       if (rec == asio::error::eof) co_return http::error::partial_message;  // ended inside the body
       if (rec) co_return rec;
@@ -401,11 +404,19 @@ class Connection final : public ConnectionBase,
   // and a client whose request was cut short is owed a 408 first. Expiry sets timed_out_ and
   // cancels the read in progress (it fails with operation_aborted, and the socket stays open
   // for the 408). A read that had just completed is not cancelled: read_head() checks
-  // timed_out_ before it reads again, and any other read (the body's, inside Beast) meets the
-  // stream's deadline, set to now, which closes.
-  void arm_request_deadline() {
+  // timed_out_ before it reads again, and any other read meets the stream's deadline, set to
+  // now, which closes. The deadline runs from the request's first byte, but its timer is set
+  // only before a read (or write) that waits: most requests arrive whole with that byte, and a
+  // timer set and cancelled costs more than the rest of reading them (issue 9).
+  void start_request_deadline() {
     timed_out_ = false;
-    deadline_.expires_after(state_->limits.request_timeout);
+    request_deadline_ = asio::steady_timer::clock_type::now() + state_->limits.request_timeout;
+  }
+
+  void arm_request_deadline() {
+    if (deadline_armed_) return;
+    deadline_armed_ = true;
+    deadline_.expires_at(request_deadline_);
     deadline_.async_wait([weak = this->weak_from_this()](const boost::system::error_code&) {
       auto self = weak.lock();
       // Disarmed (or re-armed) after this handler was queued: not ours to act on.
@@ -416,7 +427,11 @@ class Connection final : public ConnectionBase,
     });
   }
 
-  void disarm_request_deadline() { deadline_.expires_at(asio::steady_timer::time_point::max()); }
+  void disarm_request_deadline() {
+    if (!deadline_armed_) return;
+    deadline_armed_ = false;
+    deadline_.expires_at(asio::steady_timer::time_point::max());
+  }
 
   asio::awaitable<void> reject(boost::system::error_code ec) {
     if (timed_out_) ec = beast::error::timeout;
@@ -469,6 +484,8 @@ class Connection final : public ConnectionBase,
   unsigned version_ = 11;
   bool head_request_ = false;    // the request being answered is a HEAD: no content goes back
   asio::steady_timer deadline_;  // the request deadline (arm_request_deadline)
+  asio::steady_timer::time_point request_deadline_{};
+  bool deadline_armed_ = false;  // deadline_ waits for request_deadline_
   bool timed_out_ = false;       // the deadline cut the current request's read
 };
 
