@@ -160,9 +160,9 @@ class Connection final : public ConnectionBase,
     // The fields GET would get, without the content (RFC 9110 9.3.2): bytes after the head of an
     // answer to HEAD would be read as the next response.
     if (head_request_) res.body().clear();
-    lowest().expires_after(state_->limits.request_timeout);
     boost::system::error_code ec;
     if (res.chunked() && !head_request_) {
+      lowest().expires_after(state_->limits.request_timeout);
       auto [wec, wn] = co_await http::async_write(stream_, res, use_tuple);
       ec = wec;
     } else {

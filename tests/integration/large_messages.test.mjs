@@ -2,8 +2,9 @@
 // sends a whole message with one non-blocking send first and writes what is left asynchronously
 // (src/http/send_now.hpp): these cases make sure the rest is always written, in order, both to
 // the upstream (a request of 6 MiB) and to the client (answers of 8 and 12 MiB). A send buffer
-// holds at most net.ipv4.tcp_wmem's maximum (4 MiB here), and a fresh connection's receiver
-// takes far less before its window grows, so no such message goes out in one send.
+// holds at most net.ipv4.tcp_wmem's maximum (4 MiB here) and the receiver's window starts far
+// smaller, so the first send of such a message leaves a rest: making either side drop it fails
+// these cases.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -52,10 +53,11 @@ test('a 6 MiB request reaches the upstream whole, and its 12 MiB echo reaches th
   const r = await callTool(sidecar, 'count', 'echo', { text }, { 'X-Case-Id': 'large-1' });
   assert.equal(r.status, 200, r.body.slice(0, 300));
   assert.equal(r.json.structuredContent.text.length, text.length);
+  // assert.ok, not assert.equal: a failure must not print megabytes.
   assert.ok(r.json.structuredContent.text === text, 'the echoed arguments differ from what was sent');
-  assert.equal(JSON.parse(r.json.content[0].text).text === text, true);
+  assert.ok(JSON.parse(r.json.content[0].text).text === text, 'the echoed text content differs from what was sent');
   const seen = up.seen.at(-1);
-  assert.equal(JSON.parse(seen.body).params.arguments.text === text, true, 'the upstream got other arguments');
+  assert.ok(JSON.parse(seen.body).params.arguments.text === text, 'the upstream got other arguments');
 });
 
 test('an 8 MiB tool result reaches a 2026-07-28 client of /mcp whole, as the upstream wrote it', async () => {
