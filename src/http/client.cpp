@@ -1,6 +1,7 @@
 #include "http/client.hpp"
 
 #include "http/send_now.hpp"
+#include "http/tls_stream.hpp"
 #include "http/wire.hpp"
 
 #include <openssl/ssl.h>
@@ -15,7 +16,6 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/url/parse.hpp>
 
 #include "tls/tls.hpp"
@@ -85,13 +85,16 @@ class BasicClientConnection final : public ClientConnection {
   asio::awaitable<error_code> write(std::string_view wire, TimePoint deadline) override {
     lowest().expires_at(deadline);
     response_started_ = false;
-    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
-      error_code ec;
+    error_code ec;
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      if (!stream_.send_now(wire, ec)) co_return ec;
+      if (stream_.pending()) ec = co_await stream_.flush();
+    } else {
       if (!send_now(lowest().socket(), wire, ec)) co_return ec;
-      if (wire.empty()) co_return ec;
     }
-    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(wire.data(), wire.size()), use_tuple);
-    co_return ec;
+    if (ec || wire.empty()) co_return ec;
+    auto [wec, n] = co_await asio::async_write(stream_, asio::buffer(wire.data(), wire.size()), use_tuple);
+    co_return wec;
   }
   asio::awaitable<error_code> read_header(ResponseParser& parser, TimePoint deadline) override {
     return read(parser, deadline, Until::header);
@@ -116,7 +119,7 @@ class BasicClientConnection final : public ClientConnection {
     lowest().close();  // SO_LINGER 0, set at connect
   }
   SSL* tls() override {
-    if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) return stream_.native_handle();
+    if constexpr (std::is_same_v<Stream, TlsStream>) return stream_.native_handle();
     return nullptr;
   }
   bool peer_closed() override {
@@ -376,7 +379,6 @@ asio::awaitable<Result<std::unique_ptr<ClientConnection>>> ConnectionPool::conne
 asio::awaitable<Result<std::unique_ptr<ClientConnection>>> ConnectionPool::handshake(beast::tcp_stream stream,
                                                                                      TimePoint deadline,
                                                                                      TimePoint started) {
-  using TlsStream = beast::ssl_stream<beast::tcp_stream>;
   auto fail = [&](std::string message) {
     Error e{ErrorCode::unavailable, std::move(message)};
     e.not_delivered = true;
@@ -403,7 +405,7 @@ asio::awaitable<Result<std::unique_ptr<ClientConnection>>> ConnectionPool::hands
   if (tls_session_ && !resumable(tls_session_.get())) tls_session_.reset();
   if (tls_session_ && tls_session_credentials_ == context) SSL_set_session(ssl, tls_session_.get());
   beast::get_lowest_layer(tls_stream).expires_at(deadline);
-  auto [hec] = co_await tls_stream.async_handshake(asio::ssl::stream_base::client, use_tuple);
+  auto hec = co_await tls_stream.handshake(TlsStream::Role::client);
   if (hec) {
     long verify = tls::first_verify_error(ssl);
     if (verify != X509_V_OK)

@@ -2,6 +2,7 @@
 
 #include "core/json_write.hpp"
 #include "http/send_now.hpp"
+#include "http/tls_stream.hpp"
 #include "http/wire.hpp"
 
 #include "telemetry/log.hpp"
@@ -21,7 +22,6 @@
 #include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <array>
 #include <unordered_set>
@@ -97,8 +97,6 @@ std::pair<unsigned, const char*> classify_read_error(const boost::system::error_
   return {400, "bad_request"};
 }
 
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
-
 constexpr std::size_t kReadSize = 4096;       // per read while a request head arrives
 constexpr std::size_t kBodyReadSize = 65536;  // per read while a request body arrives
 
@@ -168,24 +166,27 @@ class Connection final : public ConnectionBase,
     } else {
       const std::string wire = serialize(res);  // one buffer: see http/wire.hpp
       std::string_view rest = wire;
-      if (send_at_once(rest, ec) && !rest.empty()) ec = co_await write_rest(rest);
+      if (!send_at_once(rest, ec) && !ec) ec = co_await write_rest(rest);
     }
     if (ec) keep_alive_ = false;
     co_return !ec;
   }
 
-  // A whole response: on a plain connection, what the socket takes at once goes without an
-  // asynchronous write (http/send_now.hpp), leaving the rest in `wire`. False on a failure.
+  // A whole response: what the socket takes at once goes without an asynchronous write
+  // (http/send_now.hpp, http/tls_stream.hpp). True when all of it went; false with `ec` on a
+  // failure, or without when write_rest() has the rest to write.
   bool send_at_once(std::string_view& wire, boost::system::error_code& ec) {
     if constexpr (kIsTls<Stream>)
-      return true;
+      return stream_.send_now(wire, ec) && wire.empty() && !stream_.pending();
     else
-      return send_now(lowest().socket(), wire, ec);
+      return send_now(lowest().socket(), wire, ec) && wire.empty();
   }
 
   // What send_at_once() left, within request_timeout.
   asio::awaitable<boost::system::error_code> write_rest(std::string_view wire) {
     lowest().expires_after(state_->limits.request_timeout);
+    if constexpr (kIsTls<Stream>)
+      if (auto ec = co_await stream_.flush(); ec || wire.empty()) co_return ec;
     auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(wire.data(), wire.size()), use_tuple);
     co_return ec;
   }
@@ -205,7 +206,7 @@ class Connection final : public ConnectionBase,
     const std::string wire = std::move(message).finish(body, !head_request_);
     std::string_view rest = wire;
     boost::system::error_code ec;
-    if (send_at_once(rest, ec) && !rest.empty()) ec = co_await write_rest(rest);
+    if (!send_at_once(rest, ec) && !ec) ec = co_await write_rest(rest);
     if (ec) keep_alive_ = false;
     co_return !ec;
   }
@@ -271,7 +272,7 @@ class Connection final : public ConnectionBase,
     SSL* ssl = stream_.native_handle();
     tls::remember_verify_errors(ssl);
     lowest().expires_after(state_->limits.request_timeout);
-    auto [ec] = co_await stream_.async_handshake(asio::ssl::stream_base::server, use_tuple);
+    auto ec = co_await stream_.handshake(TlsStream::Role::server);
     if (ec) {
       tls::Refusal why = tls::Refusal::handshake;
       if (long verify = tls::first_verify_error(ssl); verify != X509_V_OK)
