@@ -125,6 +125,9 @@ class Parser {
  public:
   explicit Parser(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
 
+  // Whether an object read so far repeated a key.
+  bool duplicate_keys() const { return duplicate_keys_; }
+
   // One value into `out`, with arrays and objects allowed `depth_left` levels of nesting.
   bool value(json& out, int depth_left) {
     skip_whitespace();
@@ -230,8 +233,10 @@ class Parser {
       skip_whitespace();
       if (!consume(':')) return false;
       // A repeated key is parsed over the earlier value: the last one wins, as in nlohmann.
-      // (key_ is read before the value, which reuses it for its own keys.)
-      if (!member_value(key_, members[key_], depth_left - 1)) return false;
+      // (The value gets the map's copy of the key: key_ is reused for the value's own keys.)
+      auto [member, added] = members.try_emplace(key_);
+      duplicate_keys_ |= !added;
+      if (!member_value(member->first, member->second, depth_left - 1)) return false;
       skip_whitespace();
     } while (consume(','));
     return consume('}');
@@ -395,8 +400,9 @@ class Parser {
 
   const char* p_;
   const char* end_;
-  std::string key_;  // reused for every object key: the map copies it in
-  json scalar_;      // what skip() parses and drops
+  std::string key_;              // reused for every object key: the map copies it in
+  bool duplicate_keys_ = false;  // an object repeated a key
+  json scalar_;                  // what skip() parses and drops
 };
 
 }  // namespace
@@ -404,12 +410,14 @@ class Parser {
 namespace {
 
 // The whole of `text` as one value read by `read` (Parser::value or Parser::tool_response).
-std::optional<json> parse_with(std::string_view text, int max_depth, bool (Parser::*read)(json&, int)) {
+std::optional<json> parse_with(std::string_view text, int max_depth, bool (Parser::*read)(json&, int),
+                               bool* duplicate_keys = nullptr) {
   // nlohmann skips one UTF-8 byte order mark at the very start.
   if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
   Parser parser(text);
   json value;
   if (!(parser.*read)(value, max_depth) || !parser.at_end(max_depth)) return std::nullopt;
+  if (duplicate_keys) *duplicate_keys = parser.duplicate_keys();
   return value;
 }
 
@@ -417,6 +425,11 @@ std::optional<json> parse_with(std::string_view text, int max_depth, bool (Parse
 
 std::optional<nlohmann::json> parse_json(std::string_view text, int max_depth) {
   return parse_with(text, max_depth, &Parser::value);
+}
+
+std::optional<nlohmann::json> parse_json(std::string_view text, bool& duplicate_keys, int max_depth) {
+  duplicate_keys = false;
+  return parse_with(text, max_depth, &Parser::value, &duplicate_keys);
 }
 
 std::optional<nlohmann::json> parse_tool_response(std::string_view text, int max_depth) {

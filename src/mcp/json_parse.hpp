@@ -19,6 +19,8 @@ bool json_depth_within(std::string_view text, int max_depth = kMaxJsonDepth);
 // what nlohmann::json::parse(text, nullptr, false) accepts within the depth rule of
 // json_depth_within, with the same values and number types, at a fraction of its cost.
 std::optional<nlohmann::json> parse_json(std::string_view text, int max_depth = kMaxJsonDepth);
+// The same, telling also whether an object in `text` repeats a key (the value keeps the last).
+std::optional<nlohmann::json> parse_json(std::string_view text, bool& duplicate_keys, int max_depth = kMaxJsonDepth);
 
 // parse_json for the JSON-RPC message answering a tools/call, except that what the tool returned
 // (the result's `content` and `structuredContent`, which the sidecar passes on unread) is kept

@@ -3,31 +3,12 @@
 #include "core/json_write.hpp"
 #include "mcp/json_parse.hpp"
 
-#include <vector>
-
 namespace mcp_sidecar::mcp {
 
 using namespace std::string_view_literals;
 
 std::optional<json> parse_message(std::string_view text, bool& duplicate_keys) {
-  duplicate_keys = false;
-  if (!json_depth_within(text)) return std::nullopt;
-  // An object that ends with fewer members than the keys read into it had a key repeated.
-  std::vector<std::size_t> keys;  // keys read so far, per open object
-  auto count = [&](int, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::object_start) {
-      keys.push_back(0);
-    } else if (event == json::parse_event_t::key) {
-      ++keys.back();
-    } else if (event == json::parse_event_t::object_end) {
-      if (parsed.size() < keys.back()) duplicate_keys = true;
-      keys.pop_back();
-    }
-    return true;
-  };
-  auto value = json::parse(text.begin(), text.end(), count, /*allow_exceptions=*/false);
-  if (value.is_discarded()) return std::nullopt;
-  return value;
+  return parse_json(text, duplicate_keys);
 }
 
 bool valid_id(const json& id) { return id.is_string() || id.is_number_integer(); }

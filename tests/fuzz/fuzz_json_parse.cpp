@@ -3,13 +3,16 @@
 // (nlohmann's operator== finds 1u, 1 and 1.0 equal, so it cannot be the judge). And what the
 // parser built is written by append_json exactly as nlohmann's dump() writes it. And
 // parse_tool_response, which keeps what a tool returned as text, accepts what parse_json accepts,
-// with the same value once that text is parsed in its place.
+// with the same value once that text is parsed in its place. And parse_json's report of repeated
+// keys matches what nlohmann's parser tells through its callback (an object that ends with fewer
+// members than the keys read into it), the way the gate used to find them.
 #include "core/json_write.hpp"
 #include "mcp/json_parse.hpp"
 #include "support/json_text.hpp"
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -22,6 +25,25 @@ bool same(const json& a, const json& b) {
     if ((a.is_object() && i.key() != j.key()) || !same(*i, *j)) return false;
   }
   return true;
+}
+
+// Whether an object in `text` repeats a key, by nlohmann's callback parser.
+bool nlohmann_duplicates(std::string_view text) {
+  bool duplicates = false;
+  std::vector<std::size_t> keys;  // keys read so far, per open object
+  auto count = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) {
+      keys.push_back(0);
+    } else if (event == json::parse_event_t::key) {
+      ++keys.back();
+    } else if (event == json::parse_event_t::object_end) {
+      if (parsed.size() < keys.back()) duplicates = true;
+      keys.pop_back();
+    }
+    return true;
+  };
+  (void)json::parse(text.begin(), text.end(), count, false);
+  return duplicates;
 }
 
 void check_tool_response(std::string_view text) {
@@ -42,6 +64,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (mine.has_value() == theirs.is_discarded()) __builtin_trap();
   if (mine && (!same(*mine, theirs) || mine->dump() != theirs.dump())) __builtin_trap();
   if (mine && mcp_sidecar::dump_json(*mine) != theirs.dump()) __builtin_trap();
+  bool duplicates = false;
+  if (mcp_sidecar::mcp::parse_json(text, duplicates).has_value() != mine.has_value()) __builtin_trap();
+  if (mine && duplicates != nlohmann_duplicates(text)) __builtin_trap();
   check_tool_response(text);
   check_tool_response(R"({"id":1,"result":{"content":)" + std::string(text) + "}}");
   return 0;
