@@ -471,6 +471,46 @@ async function callgrind(stub) {
     instructions_per_call: Math.round(total / calls), profile };
 }
 
+// (9) for the pairs: instructions per call in each sidecar of the plain and the mTLS pair, both
+// under callgrind at once. What the mTLS pair costs over the plain one is what TLS costs.
+async function callgrindPairs(stub, pki) {
+  const calls = smoke ? 50 : 2000;
+  const valgrind = (name) => ['valgrind', '--tool=callgrind', `--callgrind-out-file=${path.join(dir, `${name}.callgrind`)}`,
+    `--log-file=${path.join(dir, `${name}.valgrind.log`)}`];
+  const pairs = {
+    plain: { auth: { mode: 'none' }, scheme: 'http', tls: undefined },
+    mtls: { auth: { mode: 'mtls', tls: { cert_file: `${pki}/registry.crt`, key_file: `${pki}/registry.key`,
+      client_ca_file: `${pki}/ca.crt` } }, scheme: 'https',
+    tls: { ca_file: `${pki}/ca.crt`, cert_file: `${pki}/orchestrator.crt`, key_file: `${pki}/orchestrator.key` } }
+  };
+  const figures = {};
+  for (const [kind, p] of Object.entries(pairs)) {
+    const gateName = `gate-${kind}-callgrind`;
+    const outName = `outbound-${kind}-callgrind`;
+    const g = await sidecar(gateName, { inbound: { name: 'stub', listen: '127.0.0.1:0', forward_to: stub.base, auth: p.auth,
+      policy: [{ callers: ['*'], tools: ['*'] }] } }, ['inbound', 'admin'], valgrind(gateName));
+    const host = p.scheme === 'https' ? `localhost:${g.addresses.inbound.split(':')[1]}` : g.addresses.inbound;
+    const o = await sidecar(outName, { outbound: { listen: '127.0.0.1:0', pool_size: 2, servers: [{ name: 'stub',
+      url: `${p.scheme}://${host}/mcp`, transport: 'streamable-http', tls: p.tls }] } }, ['outbound', 'admin'], valgrind(outName));
+    const run = (n) => load(`${o.outbound}/mcp/stub`, { connections: 1, seconds: 0, ...ECHO, extra: ['--requests', String(n)] });
+    await run(Math.min(200, calls));
+    for (const s of [g, o]) execFileSync('callgrind_control', ['--zero', String(s.proc.pid)], { stdio: 'ignore' });
+    const r = await run(calls);
+    if (r.ok !== calls) throw new Error(`callgrind ${kind} pair: ${r.ok}/${calls} calls succeeded`);
+    for (const s of [g, o]) execFileSync('callgrind_control', ['--dump', String(s.proc.pid)], { stdio: 'ignore' });
+    for (const s of [o, g]) await s.stop(60000);
+    const count = (name) => {
+      const dump = path.join(dir, `${name}.callgrind.1`);
+      fs.writeFileSync(path.join(dir, `${name}.txt`), profileText(dump, calls) + '\n');
+      return Math.round(readCallgrind(dump).total / calls);
+    };
+    figures[kind] = { outbound: count(outName), inbound: count(gateName) };
+  }
+  results.scenarios.callgrind_pairs = { label: '(9) instructions per call in each sidecar of the pairs', calls,
+    plain_outbound: figures.plain.outbound, plain_inbound: figures.plain.inbound,
+    mtls_outbound: figures.mtls.outbound, mtls_inbound: figures.mtls.inbound };
+}
+
 // ---------------------------------------------------------------------------------------------
 
 const pki = path.join(dir, 'pki');
@@ -485,6 +525,7 @@ if (want('sdk')) await sdkPooling();
 if (want('memory')) await memory(stub);
 if (want('sse')) await sse();
 if (want('callgrind')) await callgrind(stub);
+if (want('callgrind_pairs')) await callgrindPairs(stub, pki);
 report();
 
 function report() {
@@ -522,6 +563,11 @@ function report() {
       `p50 ${f(S.sse.sidecar_p50_us)} us (p99 ${f(S.sse.sidecar_p99_us)}): +${f(S.sse.sidecar_p50_us - S.sse.direct_p50_us)} us.`, '');
   }
   if (S.callgrind) lines.push(`Instructions per call through the outbound sidecar (callgrind, ${S.callgrind.calls} calls): ${S.callgrind.instructions_per_call}.`, '');
+  if (S.callgrind_pairs) {
+    const c = S.callgrind_pairs;
+    lines.push(`Instructions per call in the pairs (callgrind, ${c.calls} calls, outbound + inbound): plain ${c.plain_outbound} + ${c.plain_inbound}, ` +
+      `mTLS ${c.mtls_outbound} + ${c.mtls_inbound} (TLS adds ${c.mtls_outbound - c.plain_outbound} + ${c.mtls_inbound - c.plain_inbound}).`, '');
+  }
   targets(lines);
   const text = lines.join('\n');
   console.log(text);
@@ -543,7 +589,8 @@ function checkFigures() {
     ...Object.fromEntries(HOPS.map((name) => [name, ['throughput_rps', 'latency_p50_us', 'latency_p99_us']])),
     sdk_session_per_call: ['throughput_rps'], sdk_pooled: ['throughput_rps'],
     memory: ['idle_rss_kib', 'peak_rss_kib', 'open_connections_seen'],
-    sse: ['direct_p50_us', 'sidecar_p50_us'], callgrind: ['instructions_per_call']
+    sse: ['direct_p50_us', 'sidecar_p50_us'], callgrind: ['instructions_per_call'],
+    callgrind_pairs: ['plain_outbound', 'plain_inbound', 'mtls_outbound', 'mtls_inbound']
   };
   const missing = Object.entries(required).filter(([name]) => want(name) || (name.startsWith('sdk') && want('sdk')))
     .flatMap(([name, keys]) => keys.filter((k) => !positive(S[name]?.[k])).map((k) => `${name}.${k}`));
