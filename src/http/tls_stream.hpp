@@ -57,15 +57,17 @@ class TlsStream {
   // Whether ciphertext waits for flush().
   bool pending() const { return io_->sent < io_->sending.size() || !io_->out.empty(); }
 
+  // Each reads into (or writes from) the first non-empty buffer of the sequence, as Asio's SSL
+  // stream does: a sequence that starts with an empty buffer is not taken for an empty one.
   template <class MutableBuffers, class Token>
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {
     return boost::asio::async_compose<Token, void(boost::system::error_code, std::size_t)>(
-        ReadOp{this, *boost::asio::buffer_sequence_begin(buffers)}, token, next_);
+        ReadOp{this, first_of<boost::asio::mutable_buffer>(buffers)}, token, next_);
   }
   template <class ConstBuffers, class Token>
   auto async_write_some(const ConstBuffers& buffers, Token&& token) {
     return boost::asio::async_compose<Token, void(boost::system::error_code, std::size_t)>(
-        WriteOp{this, *boost::asio::buffer_sequence_begin(buffers)}, token, next_);
+        WriteOp{this, first_of<boost::asio::const_buffer>(buffers)}, token, next_);
   }
 
  private:
@@ -84,6 +86,13 @@ class TlsStream {
     void operator()(SSL* ssl) const { SSL_free(ssl); }
   };
   enum class Step { done, need_input, failed };
+
+  template <class Buffer, class Buffers>
+  static Buffer first_of(const Buffers& buffers) {
+    for (auto i = boost::asio::buffer_sequence_begin(buffers); i != boost::asio::buffer_sequence_end(buffers); ++i)
+      if (Buffer b(*i); b.size() > 0) return b;
+    return Buffer();
+  }
 
   // One SSL_read into `buffer` (or SSL_write of it): done, or what stands in the way.
   Step read(boost::asio::mutable_buffer buffer, std::size_t& n, boost::system::error_code& ec);

@@ -11,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <array>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
@@ -171,6 +172,20 @@ TEST_F(TlsStreamTest, MessagesOverTheLimitAreWrittenWholeBothWays) {
     EXPECT_TRUE(got == big) << "client to server: altered";
     auto [m, back] = co_await (write(server) && read_exactly(client, big.size()));
     EXPECT_TRUE(back == big) << "server to client: altered";
+  });
+}
+
+TEST_F(TlsStreamTest, AWriteOfASequenceThatStartsWithAnEmptyBufferWritesTheNext) {
+  // Beast's serializer hands such sequences to write_some: an empty first buffer must not read
+  // as a write of nothing, which ends a write loop early.
+  run([](TlsStream& client, TlsStream& server) -> asio::awaitable<void> {
+    co_await handshake(client, server);
+    const std::string body = text(2000);
+    const std::array<asio::const_buffer, 3> pieces{asio::const_buffer(), asio::buffer(body), asio::const_buffer()};
+    auto [ec, n] = co_await client.async_write_some(pieces, use_tuple);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(n, body.size());
+    EXPECT_EQ(co_await read_exactly(server, body.size()), body);
   });
 }
 
