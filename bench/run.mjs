@@ -212,7 +212,7 @@ async function sidecar(name, config, roles, wrapper = ['taskset', '-c', PROXY_CP
   }
   for (const role of roles) if (!addresses[role]) throw new Error(`sidecar ${name} has no ${role} listener`);
   return {
-    proc, addresses, logFile,
+    name, proc, addresses, logFile,
     outbound: addresses.outbound && `http://${addresses.outbound}`,
     admin: `http://${addresses.admin}`,
     async stop(timeoutMs = 30000) {
@@ -447,68 +447,62 @@ async function sse() {
 
 // (9) Instructions per call under callgrind: warm up, zero the counters, run a fixed number of
 // calls, dump. Repeatable to a fraction of a percent whatever the machine's load.
-async function callgrind(stub) {
-  const calls = smoke ? 50 : 2000;
-  const outFile = path.join(dir, 'callgrind.out');
-  const config = { outbound: { listen: '127.0.0.1:0', pool_size: 2,
-    servers: [{ name: 'stub', url: stub.url, transport: 'streamable-http' }] } };
-  const side = await sidecar('outbound-callgrind', config, ['outbound', 'admin'],
-    ['valgrind', '--tool=callgrind', `--callgrind-out-file=${outFile}`, `--log-file=${path.join(dir, 'valgrind.log')}`]);
-  const run = (n) => load(`${side.outbound}/mcp/stub`, { connections: 1, seconds: 0, ...ECHO, extra: ['--requests', String(n)] });
+const CALLGRIND_CALLS = smoke ? 50 : 2000;
+const underCallgrind = (name) => ['valgrind', '--tool=callgrind', `--callgrind-out-file=${path.join(dir, `${name}.callgrind`)}`,
+  `--log-file=${path.join(dir, `${name}.valgrind.log`)}`];
+
+// Runs the calls through the outbound sidecar `client` (1 connection) with every sidecar of
+// `sides` (started under underCallgrind(name)) counted, then stops them. Per side: instructions
+// per call, and the profile (kept beside the dump as NAME.txt).
+async function countInstructions(client, sides) {
+  const calls = CALLGRIND_CALLS;
+  const run = (n) => load(`${client.outbound}/mcp/stub`, { connections: 1, seconds: 0, ...ECHO, extra: ['--requests', String(n)] });
   await run(Math.min(200, calls));
-  execFileSync('callgrind_control', ['--zero', String(side.proc.pid)], { stdio: 'ignore' });
+  for (const s of sides) execFileSync('callgrind_control', ['--zero', String(s.proc.pid)], { stdio: 'ignore' });
   const r = await run(calls);
   if (r.ok !== calls) throw new Error(`callgrind: ${r.ok}/${calls} calls succeeded`);
-  execFileSync('callgrind_control', ['--dump', String(side.proc.pid)], { stdio: 'ignore' });
-  await side.stop(60000);
-  // The dump after zeroing is the file with the highest part number.
-  const dumps = fs.readdirSync(dir).filter((f) => f.startsWith('callgrind.out')).sort();
-  const dump = dumps.map((f) => path.join(dir, f)).find((f) => /\.1$/.test(f)) ?? path.join(dir, dumps[dumps.length - 1]);
-  const { total } = readCallgrind(dump);
-  const profile = profileText(dump, calls);
-  fs.writeFileSync(path.join(dir, 'callgrind.txt'), profile + '\n');
-  results.scenarios.callgrind = { label: '(9) instructions per call (callgrind)', calls,
-    instructions_per_call: Math.round(total / calls), profile };
+  for (const s of sides) execFileSync('callgrind_control', ['--dump', String(s.proc.pid)], { stdio: 'ignore' });
+  for (const s of sides) await s.stop(60000);
+  return sides.map((s) => {
+    // The dump after zeroing is part 1.
+    const dump = path.join(dir, `${s.name}.callgrind.1`);
+    const profile = profileText(dump, calls);
+    fs.writeFileSync(path.join(dir, `${s.name}.txt`), profile + '\n');
+    return { instructions_per_call: Math.round(readCallgrind(dump).total / calls), profile };
+  });
+}
+
+async function callgrind(stub) {
+  const config = { outbound: { listen: '127.0.0.1:0', pool_size: 2,
+    servers: [{ name: 'stub', url: stub.url, transport: 'streamable-http' }] } };
+  const side = await sidecar('outbound-callgrind', config, ['outbound', 'admin'], underCallgrind('outbound-callgrind'));
+  const [counted] = await countInstructions(side, [side]);
+  results.scenarios.callgrind = { label: '(9) instructions per call (callgrind)', calls: CALLGRIND_CALLS, ...counted };
 }
 
 // (9) for the pairs: instructions per call in each sidecar of the plain and the mTLS pair, both
 // under callgrind at once. What the mTLS pair costs over the plain one is what TLS costs.
 async function callgrindPairs(stub, pki) {
-  const calls = smoke ? 50 : 2000;
-  const valgrind = (name) => ['valgrind', '--tool=callgrind', `--callgrind-out-file=${path.join(dir, `${name}.callgrind`)}`,
-    `--log-file=${path.join(dir, `${name}.valgrind.log`)}`];
   const pairs = {
     plain: { auth: { mode: 'none' }, scheme: 'http', tls: undefined },
     mtls: { auth: { mode: 'mtls', tls: { cert_file: `${pki}/registry.crt`, key_file: `${pki}/registry.key`,
       client_ca_file: `${pki}/ca.crt` } }, scheme: 'https',
     tls: { ca_file: `${pki}/ca.crt`, cert_file: `${pki}/orchestrator.crt`, key_file: `${pki}/orchestrator.key` } }
   };
-  const figures = {};
+  const figures = { label: '(9) instructions per call in each sidecar of the pairs', calls: CALLGRIND_CALLS };
   for (const [kind, p] of Object.entries(pairs)) {
     const gateName = `gate-${kind}-callgrind`;
     const outName = `outbound-${kind}-callgrind`;
     const g = await sidecar(gateName, { inbound: { name: 'stub', listen: '127.0.0.1:0', forward_to: stub.base, auth: p.auth,
-      policy: [{ callers: ['*'], tools: ['*'] }] } }, ['inbound', 'admin'], valgrind(gateName));
+      policy: [{ callers: ['*'], tools: ['*'] }] } }, ['inbound', 'admin'], underCallgrind(gateName));
     const host = p.scheme === 'https' ? `localhost:${g.addresses.inbound.split(':')[1]}` : g.addresses.inbound;
     const o = await sidecar(outName, { outbound: { listen: '127.0.0.1:0', pool_size: 2, servers: [{ name: 'stub',
-      url: `${p.scheme}://${host}/mcp`, transport: 'streamable-http', tls: p.tls }] } }, ['outbound', 'admin'], valgrind(outName));
-    const run = (n) => load(`${o.outbound}/mcp/stub`, { connections: 1, seconds: 0, ...ECHO, extra: ['--requests', String(n)] });
-    await run(Math.min(200, calls));
-    for (const s of [g, o]) execFileSync('callgrind_control', ['--zero', String(s.proc.pid)], { stdio: 'ignore' });
-    const r = await run(calls);
-    if (r.ok !== calls) throw new Error(`callgrind ${kind} pair: ${r.ok}/${calls} calls succeeded`);
-    for (const s of [g, o]) execFileSync('callgrind_control', ['--dump', String(s.proc.pid)], { stdio: 'ignore' });
-    for (const s of [o, g]) await s.stop(60000);
-    const count = (name) => {
-      const dump = path.join(dir, `${name}.callgrind.1`);
-      fs.writeFileSync(path.join(dir, `${name}.txt`), profileText(dump, calls) + '\n');
-      return Math.round(readCallgrind(dump).total / calls);
-    };
-    figures[kind] = { outbound: count(outName), inbound: count(gateName) };
+      url: `${p.scheme}://${host}/mcp`, transport: 'streamable-http', tls: p.tls }] } }, ['outbound', 'admin'], underCallgrind(outName));
+    const [outbound, inbound] = await countInstructions(o, [o, g]);
+    figures[`${kind}_outbound`] = outbound.instructions_per_call;
+    figures[`${kind}_inbound`] = inbound.instructions_per_call;
   }
-  results.scenarios.callgrind_pairs = { label: '(9) instructions per call in each sidecar of the pairs', calls,
-    plain_outbound: figures.plain.outbound, plain_inbound: figures.plain.inbound,
-    mtls_outbound: figures.mtls.outbound, mtls_inbound: figures.mtls.inbound };
+  results.scenarios.callgrind_pairs = figures;
 }
 
 // ---------------------------------------------------------------------------------------------

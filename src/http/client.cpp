@@ -86,15 +86,8 @@ class BasicClientConnection final : public ClientConnection {
     lowest().expires_at(deadline);
     response_started_ = false;
     error_code ec;
-    if constexpr (std::is_same_v<Stream, TlsStream>) {
-      if (!stream_.send_now(wire, ec)) co_return ec;
-      if (stream_.pending()) ec = co_await stream_.flush();
-    } else {
-      if (!send_now(lowest().socket(), wire, ec)) co_return ec;
-    }
-    if (ec || wire.empty()) co_return ec;
-    auto [wec, n] = co_await asio::async_write(stream_, asio::buffer(wire.data(), wire.size()), use_tuple);
-    co_return wec;
+    if (send_whole(stream_, wire, ec) || ec) co_return ec;
+    co_return co_await send_rest(stream_, wire);
   }
   asio::awaitable<error_code> read_header(ResponseParser& parser, TimePoint deadline) override {
     return read(parser, deadline, Until::header);

@@ -166,29 +166,17 @@ class Connection final : public ConnectionBase,
     } else {
       const std::string wire = serialize(res);  // one buffer: see http/wire.hpp
       std::string_view rest = wire;
-      if (!send_at_once(rest, ec) && !ec) ec = co_await write_rest(rest);
+      if (!send_whole(stream_, rest, ec) && !ec) ec = co_await write_rest(rest);
     }
     if (ec) keep_alive_ = false;
     co_return !ec;
   }
 
-  // A whole response: what the socket takes at once goes without an asynchronous write
-  // (http/send_now.hpp, http/tls_stream.hpp). True when all of it went; false with `ec` on a
-  // failure, or without when write_rest() has the rest to write.
-  bool send_at_once(std::string_view& wire, boost::system::error_code& ec) {
-    if constexpr (kIsTls<Stream>)
-      return stream_.send_now(wire, ec) && wire.empty() && !stream_.pending();
-    else
-      return send_now(lowest().socket(), wire, ec) && wire.empty();
-  }
-
-  // What send_at_once() left, within request_timeout.
+  // What send_whole() left of a whole response (what the socket took at once went without an
+  // asynchronous write: http/send_now.hpp, http/tls_stream.hpp), within request_timeout.
   asio::awaitable<boost::system::error_code> write_rest(std::string_view wire) {
     lowest().expires_after(state_->limits.request_timeout);
-    if constexpr (kIsTls<Stream>)
-      if (auto ec = co_await stream_.flush(); ec || wire.empty()) co_return ec;
-    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(wire.data(), wire.size()), use_tuple);
-    co_return ec;
+    return send_rest(stream_, wire);
   }
 
   asio::awaitable<bool> respond(unsigned status, std::string_view content_type, std::string_view body,
@@ -206,7 +194,7 @@ class Connection final : public ConnectionBase,
     const std::string wire = std::move(message).finish(body, !head_request_);
     std::string_view rest = wire;
     boost::system::error_code ec;
-    if (!send_at_once(rest, ec) && !ec) ec = co_await write_rest(rest);
+    if (!send_whole(stream_, rest, ec) && !ec) ec = co_await write_rest(rest);
     if (ec) keep_alive_ = false;
     co_return !ec;
   }

@@ -167,6 +167,13 @@ asio::awaitable<error_code> TlsStream::flush() {
   }
 }
 
+asio::awaitable<error_code> send_rest(TlsStream& stream, std::string_view bytes) {
+  if (auto ec = co_await stream.flush(); ec || bytes.empty()) co_return ec;
+  auto [ec, n] =
+      co_await asio::async_write(stream, asio::buffer(bytes.data(), bytes.size()), asio::as_tuple(asio::use_awaitable));
+  co_return ec;
+}
+
 asio::awaitable<error_code> TlsStream::handshake(Role role) {
   if (role == Role::server)
     SSL_set_accept_state(ssl_.get());

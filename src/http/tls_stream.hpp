@@ -202,4 +202,14 @@ class TlsStream {
   std::unique_ptr<SSL, SslFree> ssl_;
 };
 
+// A whole message, as for a plain connection (http/send_now.hpp): true when it went at once;
+// false with `ec` on a failure, or without when send_rest() has the rest to write (ciphertext
+// the socket did not take, or a message over kSendNowLimit left whole in `bytes`).
+inline bool send_whole(TlsStream& stream, std::string_view& bytes, boost::system::error_code& ec) {
+  return stream.send_now(bytes, ec) && bytes.empty() && !stream.pending();
+}
+
+// What send_whole() left, under the next layer's deadline.
+boost::asio::awaitable<boost::system::error_code> send_rest(TlsStream& stream, std::string_view bytes);
+
 }  // namespace mcp_sidecar::http

@@ -201,7 +201,7 @@ asio::awaitable<void> Gate::handle(http::Request& req, http::Exchange& ex) {
   if (req.method() != bhttp::verb::post || req.body().empty()) co_return co_await forward(req, ex, state, req.body());
 
   bool duplicate_keys = false;
-  auto parsed = mcp::parse_message(req.body(), duplicate_keys);
+  auto parsed = mcp::parse_json(req.body(), duplicate_keys);
   if (!parsed || (!parsed->is_object() && !parsed->is_array())) {
     co_await ex.respond(
         json_reply(400, mcp::make_error(nullptr, mcp::kParseError, "the body is not a JSON-RPC message"), version));

@@ -19,7 +19,9 @@ bool json_depth_within(std::string_view text, int max_depth = kMaxJsonDepth);
 // what nlohmann::json::parse(text, nullptr, false) accepts within the depth rule of
 // json_depth_within, with the same values and number types, at a fraction of its cost.
 std::optional<nlohmann::json> parse_json(std::string_view text, int max_depth = kMaxJsonDepth);
-// The same, telling also whether an object in `text` repeats a key (the value keeps the last).
+// The same, telling also whether an object in `text` repeats a key. JSON leaves the meaning of
+// that open (the value here keeps the last, as nlohmann does; other parsers keep the first), so
+// a proxy that checks messages must not pass on such text as it came (the inbound gate).
 std::optional<nlohmann::json> parse_json(std::string_view text, bool& duplicate_keys, int max_depth = kMaxJsonDepth);
 
 // parse_json for the JSON-RPC message answering a tools/call, except that what the tool returned

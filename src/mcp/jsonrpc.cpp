@@ -1,15 +1,10 @@
 #include "mcp/jsonrpc.hpp"
 
 #include "core/json_write.hpp"
-#include "mcp/json_parse.hpp"
 
 namespace mcp_sidecar::mcp {
 
 using namespace std::string_view_literals;
-
-std::optional<json> parse_message(std::string_view text, bool& duplicate_keys) {
-  return parse_json(text, duplicate_keys);
-}
 
 bool valid_id(const json& id) { return id.is_string() || id.is_number_integer(); }
 

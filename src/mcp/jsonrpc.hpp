@@ -30,12 +30,6 @@ inline bool is_text(const json& value, std::string_view text) {
   return value.is_string() && value.get_ref<const std::string&>() == text;
 }
 
-// `text` parsed as parse_json does (bounded depth, no exceptions, nullopt when malformed);
-// `duplicate_keys` tells whether an object in it repeats a key. JSON leaves the meaning of that
-// open (nlohmann keeps the last value, other parsers the first), so a proxy that checks messages
-// must not pass on such text as it came.
-std::optional<json> parse_message(std::string_view text, bool& duplicate_keys);
-
 // True for the id types JSON-RPC allows in requests (string or integer; MCP forbids null).
 bool valid_id(const json& id);
 

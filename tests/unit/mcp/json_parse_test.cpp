@@ -369,5 +369,28 @@ TEST(JsonDispose, EmptiesValuesOfEveryShapeAndDepth) {
   EXPECT_EQ(deep, nlohmann::json::array());
 }
 
+TEST(JsonParse, TellsRepeatedKeysAtAnyDepth) {
+  bool duplicates = true;
+  auto m = parse_json(R"({"jsonrpc":"2.0","id":1,"method":"x","params":{"name":"a","args":{"b":1}}})", duplicates);
+  ASSERT_TRUE(m);
+  EXPECT_FALSE(duplicates);
+  // Equal keys in different objects are no repetition.
+  EXPECT_TRUE(parse_json(R"([{"id":1},{"id":2,"p":{"id":3}}])", duplicates));
+  EXPECT_FALSE(duplicates);
+  for (const char* text :
+       {R"({"method":"a","method":"b"})", R"({"params":{"name":"a","name":"b"}})", R"({"p":{"_meta":{"k":1,"k":1}}})",
+        R"([{},{"x":[{"y":1,"y":2}]}])", R"({"params":{"name":"a","name":"b"}})"}) {
+    duplicates = false;
+    auto parsed = parse_json(text, duplicates);
+    ASSERT_TRUE(parsed) << text;
+    EXPECT_TRUE(duplicates) << text;
+  }
+  // The last value counts, as without the report.
+  EXPECT_EQ((*parse_json(R"({"name":"a","name":"b"})", duplicates))["name"], "b");
+  EXPECT_FALSE(parse_json(R"({"a":1,)", duplicates));
+  EXPECT_FALSE(parse_json(std::string(200, '[') + std::string(200, ']'), duplicates));
+  EXPECT_FALSE(parse_json("{\"a\":\"\xff\"}", duplicates));
+}
+
 }  // namespace
 }  // namespace mcp_sidecar::mcp

@@ -28,29 +28,6 @@ TEST(JsonRpc, RejectsMalformedMessages) {
   EXPECT_EQ(classify(json::parse(R"({"jsonrpc":"2.0","id":1,"error":{"message":"no code"}})")), MessageKind::invalid);
 }
 
-TEST(JsonRpc, ParseMessageTellsRepeatedKeysAtAnyDepth) {
-  bool duplicates = true;
-  auto m = parse_message(R"({"jsonrpc":"2.0","id":1,"method":"x","params":{"name":"a","args":{"b":1}}})", duplicates);
-  ASSERT_TRUE(m);
-  EXPECT_FALSE(duplicates);
-  // Equal keys in different objects are no repetition.
-  EXPECT_TRUE(parse_message(R"([{"id":1},{"id":2,"p":{"id":3}}])", duplicates));
-  EXPECT_FALSE(duplicates);
-  for (const char* text :
-       {R"({"method":"a","method":"b"})", R"({"params":{"name":"a","name":"b"}})", R"({"p":{"_meta":{"k":1,"k":1}}})",
-        R"([{},{"x":[{"y":1,"y":2}]}])", R"({"params":{"name":"a","name":"b"}})"}) {
-    duplicates = false;
-    auto parsed = parse_message(text, duplicates);
-    ASSERT_TRUE(parsed) << text;
-    EXPECT_TRUE(duplicates) << text;
-  }
-  // The last value counts, as in parse_json.
-  EXPECT_EQ((*parse_message(R"({"name":"a","name":"b"})", duplicates))["name"], "b");
-  EXPECT_FALSE(parse_message(R"({"a":1,)", duplicates));
-  EXPECT_FALSE(parse_message(std::string(200, '[') + std::string(200, ']'), duplicates));
-  EXPECT_FALSE(parse_message("{\"a\":\"\xff\"}", duplicates));
-}
-
 TEST(JsonRpc, BuildsMessages) {
   auto req = make_request(3, "tools/call", {{"name", "ping"}});
   EXPECT_EQ(req.dump(), R"({"id":3,"jsonrpc":"2.0","method":"tools/call","params":{"name":"ping"}})");
