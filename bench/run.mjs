@@ -61,8 +61,8 @@ process.on('exit', () => children.forEach((p) => p.exitCode === null && p.kill('
 // Processes
 
 // Spawns `cmd` pinned to `cpu`, resolving once a stdout line matches `ready`.
-async function spawnReady(cpu, cmd, args, ready, name) {
-  const proc = spawn('taskset', ['-c', cpu, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function spawnReady(cpu, cmd, args, ready, name, wrapper = ['taskset', '-c', cpu]) {
+  const proc = spawn(wrapper[0], [...wrapper.slice(1), cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(proc);
   const err = fs.createWriteStream(path.join(dir, `${name}.stderr`));
   proc.stderr.pipe(err);
@@ -138,7 +138,7 @@ function waitForPort(port, timeoutMs = 10000) {
 }
 
 // One nginx, one worker process and no master (so its PID is the worker's), pinned to PROXY_CPU.
-async function startNginx(name, server) {
+async function startNginx(name, server, wrapper = ['taskset', '-c', PROXY_CPU]) {
   const prefix = path.join(dir, name);
   fs.mkdirSync(prefix, { recursive: true });
   const port = await freePort();
@@ -160,11 +160,11 @@ http {
   ${server(port)}
 }`;
   fs.writeFileSync(path.join(prefix, 'nginx.conf'), conf);
-  const proc = spawn('taskset', ['-c', PROXY_CPU, 'nginx', '-p', prefix, '-c', path.join(prefix, 'nginx.conf')],
+  const proc = spawn(wrapper[0], [...wrapper.slice(1), 'nginx', '-p', prefix, '-c', path.join(prefix, 'nginx.conf')],
     { stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(proc);
-  await waitForPort(port);
-  return { proc, port, pid: proc.pid };
+  await waitForPort(port, 60000);  // under valgrind nginx takes seconds to start
+  return { proc, port, pid: proc.pid, url: `http://127.0.0.1:${port}/mcp` };
 }
 
 // nginx as a keep-alive reverse proxy to `upstream` (http://host:port), plain or with TLS.
@@ -359,6 +359,7 @@ async function hops(stub, pki) {
     results.scenarios[s.name] = {
       label: s.label,
       throughput_rps: med(t, (r) => r.rps),
+      throughput_rps_rounds: t.map((r) => r.rps),
       throughput_p50_us: med(t, (r) => r.latency.p50_us),
       throughput_p99_us: med(t, (r) => r.latency.p99_us),
       cpu_us_per_call: s.pids.length ? med(t, (r) => r.cpu_us_per_call) : null,
@@ -451,12 +452,12 @@ const CALLGRIND_CALLS = smoke ? 50 : 2000;
 const underCallgrind = (name) => ['valgrind', '--tool=callgrind', `--callgrind-out-file=${path.join(dir, `${name}.callgrind`)}`,
   `--log-file=${path.join(dir, `${name}.valgrind.log`)}`];
 
-// Runs the calls through the outbound sidecar `client` (1 connection) with every sidecar of
-// `sides` (started under underCallgrind(name)) counted, then stops them. Per side: instructions
+// Runs the calls to `target` (1 connection) with every process of `sides` (started under
+// underCallgrind(name): { name, proc, stop }) counted, then stops them. Per side: instructions
 // per call, and the profile (kept beside the dump as NAME.txt).
-async function countInstructions(client, sides) {
+async function countInstructions(target, sides) {
   const calls = CALLGRIND_CALLS;
-  const run = (n) => load(`${client.outbound}/mcp/stub`, { connections: 1, seconds: 0, ...ECHO, extra: ['--requests', String(n)] });
+  const run = (n) => load(target, { connections: 1, seconds: 0, ...ECHO, extra: ['--requests', String(n)] });
   await run(Math.min(200, calls));
   for (const s of sides) execFileSync('callgrind_control', ['--zero', String(s.proc.pid)], { stdio: 'ignore' });
   const r = await run(calls);
@@ -476,7 +477,7 @@ async function callgrind(stub) {
   const config = { outbound: { listen: '127.0.0.1:0', pool_size: 2,
     servers: [{ name: 'stub', url: stub.url, transport: 'streamable-http' }] } };
   const side = await sidecar('outbound-callgrind', config, ['outbound', 'admin'], underCallgrind('outbound-callgrind'));
-  const [counted] = await countInstructions(side, [side]);
+  const [counted] = await countInstructions(`${side.outbound}/mcp/stub`, [side]);
   results.scenarios.callgrind = { label: '(9) instructions per call (callgrind)', calls: CALLGRIND_CALLS, ...counted };
 }
 
@@ -498,11 +499,29 @@ async function callgrindPairs(stub, pki) {
     const host = p.scheme === 'https' ? `localhost:${g.addresses.inbound.split(':')[1]}` : g.addresses.inbound;
     const o = await sidecar(outName, { outbound: { listen: '127.0.0.1:0', pool_size: 2, servers: [{ name: 'stub',
       url: `${p.scheme}://${host}/mcp`, transport: 'streamable-http', tls: p.tls }] } }, ['outbound', 'admin'], underCallgrind(outName));
-    const [outbound, inbound] = await countInstructions(o, [o, g]);
+    const [outbound, inbound] = await countInstructions(`${o.outbound}/mcp/stub`, [o, g]);
     figures[`${kind}_outbound`] = outbound.instructions_per_call;
     figures[`${kind}_inbound`] = inbound.instructions_per_call;
   }
   results.scenarios.callgrind_pairs = figures;
+}
+
+// (9) for the reference hops: instructions per call in nginx and in the three relays on the same
+// call, each alone under callgrind: the floors the sidecar's own count compares with, free of the
+// machine's noise.
+async function callgrindHops(stub) {
+  const figures = { label: '(9) instructions per call in nginx and the relays', calls: CALLGRIND_CALLS };
+  const counted = (name, proc) => ({ name, proc, stop: (timeoutMs) => { proc.kill('SIGTERM'); return waitForExit(proc, timeoutMs); } });
+  const nginx = await startNginx('nginx-callgrind', nginxProxy(stub.base), underCallgrind('nginx-callgrind'));
+  [{ instructions_per_call: figures.nginx }] = await countInstructions(nginx.url, [counted('nginx-callgrind', nginx.proc)]);
+  for (const [key, flags] of [['relay', []], ['relay_lean', ['--lean']], ['relay_raw', ['--raw']]]) {
+    const name = `${key.replace('_', '-')}-callgrind`;
+    const r = await spawnReady(null, BIN.relay, ['--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${stub.port}`, ...flags],
+      /^listening /, name, underCallgrind(name));
+    const url = `http://127.0.0.1:${Number(r.line.split(' ')[1])}/mcp`;
+    [{ instructions_per_call: figures[key] }] = await countInstructions(url, [counted(name, r.proc)]);
+  }
+  results.scenarios.callgrind_hops = figures;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -520,6 +539,7 @@ if (want('memory')) await memory(stub);
 if (want('sse')) await sse();
 if (want('callgrind')) await callgrind(stub);
 if (want('callgrind_pairs')) await callgrindPairs(stub, pki);
+if (want('callgrind_hops')) await callgrindHops(stub);
 report();
 
 function report() {
@@ -541,6 +561,7 @@ function report() {
         `${direct ? f(s.latency_p99_us - direct.latency_p99_us, 1) : ''} |`);
     }
     lines.push('');
+    if (S.nginx_pair && S.nginx_pair_mtls) lines.push(`nginx's mTLS pair against its plain pair: ${ratio(S.nginx_pair_mtls, S.nginx_pair).text}.`, '');
   }
   if (S.sdk_pooled) {
     lines.push(`SDK server (8 connections): session per call ${f(S.sdk_session_per_call.throughput_rps)} calls/s ` +
@@ -561,6 +582,11 @@ function report() {
     const c = S.callgrind_pairs;
     lines.push(`Instructions per call in the pairs (callgrind, ${c.calls} calls, outbound + inbound): plain ${c.plain_outbound} + ${c.plain_inbound}, ` +
       `mTLS ${c.mtls_outbound} + ${c.mtls_inbound} (TLS adds ${c.mtls_outbound - c.plain_outbound} + ${c.mtls_inbound - c.plain_inbound}).`, '');
+  }
+  if (S.callgrind_hops) {
+    const c = S.callgrind_hops;
+    lines.push(`Instructions per call in the reference hops (callgrind, ${c.calls} calls): nginx ${c.nginx}, Beast relay ${c.relay}, ` +
+      `relay on Beast's parser ${c.relay_lean}, relay without Beast ${c.relay_raw}.`, '');
   }
   targets(lines);
   const text = lines.join('\n');
@@ -584,7 +610,8 @@ function checkFigures() {
     sdk_session_per_call: ['throughput_rps'], sdk_pooled: ['throughput_rps'],
     memory: ['idle_rss_kib', 'peak_rss_kib', 'open_connections_seen'],
     sse: ['direct_p50_us', 'sidecar_p50_us'], callgrind: ['instructions_per_call'],
-    callgrind_pairs: ['plain_outbound', 'plain_inbound', 'mtls_outbound', 'mtls_inbound']
+    callgrind_pairs: ['plain_outbound', 'plain_inbound', 'mtls_outbound', 'mtls_inbound'],
+    callgrind_hops: ['nginx', 'relay', 'relay_lean', 'relay_raw']
   };
   const missing = Object.entries(required).filter(([name]) => want(name) || (name.startsWith('sdk') && want('sdk')))
     .flatMap(([name, keys]) => keys.filter((k) => !positive(S[name]?.[k])).map((k) => `${name}.${k}`));
@@ -593,6 +620,16 @@ function checkFigures() {
     process.exit(1);
   }
   console.error('bench smoke: every scenario produced its figures');
+}
+
+// A ratio of two paths' throughput: the median of its per-round ratios (both measured within
+// seconds of each other in the same round, so the machine's drift over the run cancels out),
+// with their range and the ratio of the two medians beside it.
+function ratio(a, b) {
+  const rounds = a.throughput_rps_rounds.map((x, i) => x / b.throughput_rps_rounds[i]);
+  const r = median(rounds);
+  return { r, text: `${r.toFixed(2)}x (rounds ${Math.min(...rounds).toFixed(2)}-${Math.max(...rounds).toFixed(2)}; ` +
+    `ratio of the medians ${(a.throughput_rps / b.throughput_rps).toFixed(2)}x)` };
 }
 
 // The targets of docs/performance.md, each with the figures it compares.
@@ -606,12 +643,13 @@ function targets(lines) {
       `${added(S.sidecar, 'latency_p50_us').toFixed(1)} vs ${added(S.nginx, 'latency_p50_us').toFixed(1)} us`);
     add('added latency p99 <= nginx', added(S.sidecar, 'latency_p99_us') <= added(S.nginx, 'latency_p99_us'),
       `${added(S.sidecar, 'latency_p99_us').toFixed(1)} vs ${added(S.nginx, 'latency_p99_us').toFixed(1)} us`);
-    add('throughput at 16 conns >= nginx', S.sidecar.throughput_rps >= S.nginx.throughput_rps,
-      `${S.sidecar.throughput_rps.toFixed(0)} vs ${S.nginx.throughput_rps.toFixed(0)} calls/s`);
+    const vs = ratio(S.sidecar, S.nginx);
+    add('throughput at 16 conns >= nginx', vs.r >= 1,
+      `${S.sidecar.throughput_rps.toFixed(0)} vs ${S.nginx.throughput_rps.toFixed(0)} calls/s: ${vs.text}`);
   }
   if (S.sidecar_pair && S.sidecar_pair_mtls) {
-    const r = S.sidecar_pair_mtls.throughput_rps / S.sidecar_pair.throughput_rps;
-    add('mTLS pair >= 0.7x plain pair', r >= 0.7, `${r.toFixed(2)}x`);
+    const vs = ratio(S.sidecar_pair_mtls, S.sidecar_pair);
+    add('mTLS pair >= 0.7x plain pair', vs.r >= 0.7, vs.text);
   }
   if (S.sdk_pooled) {
     const r = S.sdk_pooled.throughput_rps / S.sdk_session_per_call.throughput_rps;
