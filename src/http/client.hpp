@@ -7,10 +7,10 @@
 
 #include "core/async.hpp"
 #include "core/result.hpp"
+#include "http/upstream_response.hpp"
 
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
 #include <functional>
@@ -31,7 +31,6 @@ namespace mcp_sidecar::http {
 
 namespace beast = boost::beast;
 using ClientRequest = beast::http::request<beast::http::string_body>;
-using ResponseParser = beast::http::response_parser<beast::http::string_body>;
 using error_code = boost::system::error_code;
 
 struct Url {

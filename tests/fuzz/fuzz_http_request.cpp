@@ -5,6 +5,7 @@
 // and the MCP endpoint's routing), the Host and Origin checks, and, for a JSON-RPC body, the
 // 2026-07-28 header checks over the parsed header fields (repeated fields, odd spellings, odd
 // values).
+#include "fuzz/field_lines.hpp"
 #include "http/host_check.hpp"
 #include "http/server.hpp"
 #include "mcp/json_parse.hpp"
@@ -15,33 +16,15 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/url/parse.hpp>
 
-#include <cctype>
 #include <cstdint>
-#include <cstdlib>
-#include <map>
 #include <string>
-#include <utility>
 #include <vector>
 
 namespace bhttp = boost::beast::http;
 
 namespace {
 
-void require(bool ok) {
-  if (!ok) std::abort();
-}
-
-// The field lines by name (lower case): each line's name as sent and its value, in order.
-template <class Fields>
-std::map<std::string, std::vector<std::pair<std::string, std::string>>> lines(const Fields& fields) {
-  std::map<std::string, std::vector<std::pair<std::string, std::string>>> out;
-  for (const auto& f : fields) {
-    std::string key(f.name_string());
-    for (auto& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    out[key].emplace_back(std::string(f.name_string()), std::string(f.value()));
-  }
-  return out;
-}
+using fuzz::require;
 
 // Beast's request_parser over the same bytes must agree with what the server's parser made.
 void compare_with_beast(const std::uint8_t* data, std::size_t size, const boost::system::error_code& ours,
@@ -59,14 +42,7 @@ void compare_with_beast(const std::uint8_t* data, std::size_t size, const boost:
   require(theirs.method() == req.method() && theirs.method_string() == req.method_string() &&
           theirs.target() == req.target() && theirs.version() == req.version() &&
           theirs.keep_alive() == req.keep_alive());
-  // The same lines for every name, in the order they came. Only the order across names may
-  // differ: Beast's list keeps the lines of one name together, RequestParser keeps them as sent.
-  require(lines(theirs) == lines(req));
-  for (const auto& f : req) {
-    require(f.name() == bhttp::string_to_field(f.name_string()));
-    require(req[f.name_string()] == theirs[f.name_string()] &&
-            req.count(f.name_string()) == theirs.count(f.name_string()));
-  }
+  fuzz::same_fields(theirs, req);
   if (beast.is_done()) require(theirs.body() == req.body());
 }
 
