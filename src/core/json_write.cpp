@@ -104,6 +104,7 @@ void append_json(std::string& out, const json& value, JsonErrors errors) {
 
 std::string dump_json(const json& value, JsonErrors errors) {
   std::string out;
+  out.reserve(kJsonTextReserve);
   append_json(out, value, errors);
   return out;
 }

@@ -30,4 +30,8 @@ void append_json(std::string& out, const nlohmann::json& value, JsonErrors error
 void append_json_string(std::string& out, std::string_view s, JsonErrors errors = JsonErrors::strict);
 std::string dump_json(const nlohmann::json& value, JsonErrors errors = JsonErrors::strict);
 
+// What a message written out whole (dump_json, mcp::request_text) reserves at once: a JSON-RPC
+// message's usual size, so that it is not reallocated five times on the way (15, 30, ... 480).
+inline constexpr std::size_t kJsonTextReserve = 512;
+
 }  // namespace mcp_sidecar

@@ -66,7 +66,9 @@ json make_request(json id, std::string_view method, json params) {
 
 std::string request_text(const json& id, std::string_view method, const json& params) {
   // The members in the order nlohmann's std::map keeps them: id, jsonrpc, method, params.
-  std::string text = R"({"id":)";
+  std::string text;
+  text.reserve(kJsonTextReserve);
+  text = R"({"id":)";
   append_json(text, id);
   text += R"(,"jsonrpc":"2.0","method":)";
   append_json_string(text, method);
