@@ -67,7 +67,7 @@ void CallRecorder::finish(std::string_view outcome, std::string_view error) {
       identify(line);
     else
       line.members(identity_);
-    line.str("outcome", record_.outcome).num("duration_ms", record_.duration_ms);
+    line.str("outcome", record_.outcome).millis("duration_ms", elapsed);
     if (!record_.error.empty()) line.str("error", record_.error);
     line.write();
   }

@@ -5,8 +5,10 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <ctime>
 #include <mutex>
 
@@ -165,6 +167,21 @@ Line& Line::num(std::string_view k, double value) {
   }
   char digits[32];  // the shortest text that reads back as `value`
   const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+  text_.append(digits, end);
+  return *this;
+}
+
+Line& Line::millis(std::string_view k, std::chrono::nanoseconds duration) {
+  if (!enabled_) return *this;
+  key(k);
+  const auto us = std::max<std::int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(duration).count(), 0);
+  char digits[32];
+  char* end = std::to_chars(digits, digits + sizeof digits - 4, us / 1000).ptr;
+  const auto fraction = static_cast<int>(us % 1000);
+  *end++ = '.';
+  *end++ = static_cast<char>('0' + fraction / 100);
+  *end++ = static_cast<char>('0' + fraction / 10 % 10);
+  *end++ = static_cast<char>('0' + fraction % 10);
   text_.append(digits, end);
   return *this;
 }

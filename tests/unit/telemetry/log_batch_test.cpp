@@ -34,6 +34,22 @@ TEST(LogLine, NumbersAreJsonNumbersThatReadBackExactly) {
   init("error");
 }
 
+TEST(LogLine, DurationsAreMillisecondsToTheMicrosecond) {
+  init("info");
+  using std::chrono::microseconds, std::chrono::nanoseconds, std::chrono::seconds;
+  testing::internal::CaptureStderr();
+  Line(Level::info, "durations")
+      .millis("slow", seconds(12) + microseconds(3))
+      .millis("fast", nanoseconds(87'999))
+      .millis("none", nanoseconds(0))
+      .write();
+  const std::string out = testing::internal::GetCapturedStderr();
+  EXPECT_NE(out.find(R"("slow":12000.003,"fast":0.087,"none":0.000)"), std::string::npos) << out;
+  const auto line = nlohmann::json::parse(out);
+  EXPECT_EQ(line["slow"].get<double>(), 12000.003);
+  init("error");
+}
+
 TEST(LogLine, MembersOfOneLineGoIntoAnother) {
   init("info");
   Line first(Level::info, "call_start");
