@@ -7,6 +7,7 @@
 // of its containers.
 #pragma once
 
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/field.hpp>
 
@@ -80,6 +81,14 @@ class FlatFields {
   // The first value of that name, or "" when there is none.
   std::string_view operator[](field name) const;
   std::string_view operator[](std::string_view name) const;
+
+  // Calls `visit(value)` for every field named `name` (case-insensitively), in order: one pass
+  // that compares a name only where its length matches.
+  template <class Visit>
+  void for_each_value(std::string_view name, Visit&& visit) const {
+    for (const Entry& e : fields_)
+      if (e.name_string.size == name.size() && boost::beast::iequals(text(e.name_string), name)) visit(text(e.value));
+  }
 
   // Adds a field at the end (kept: several fields of one name stay several).
   void insert(field name, std::string_view name_string, std::string_view value);

@@ -40,18 +40,23 @@ HeaderLookup lookup_in(const Fields& fields) {
   return [&fields, combined](std::string_view name) mutable -> std::optional<std::string_view> {
     std::optional<std::string_view> first;
     std::string* joined = nullptr;  // from the second line of that name on
-    for (const auto& f : fields) {
-      if (!boost::beast::iequals(f.name_string(), name)) continue;
-      const std::string_view value(f.value().data(), f.value().size());
+    auto visit = [&](auto v) {
+      const std::string_view value(v.data(), v.size());
       if (!first) {
         first = value;
-        continue;
+        return;
       }
       if (!joined) {
         if (!combined) combined = std::make_shared<std::list<std::string>>();
         joined = &combined->emplace_back(*first);
       }
       joined->append(", ").append(value);
+    };
+    if constexpr (requires { fields.for_each_value(name, visit); }) {
+      fields.for_each_value(name, visit);  // the sidecar's flat fields: one pass without a view per field
+    } else {
+      for (const auto& f : fields)
+        if (boost::beast::iequals(f.name_string(), name)) visit(f.value());
     }
     if (joined) return *joined;
     return first;

@@ -1,5 +1,6 @@
 #include "mcp/modern.hpp"
 
+#include "http/request.hpp"
 #include "mcp/headers.hpp"
 
 #include <gtest/gtest.h>
@@ -78,20 +79,27 @@ TEST(ModernRequest, EncodedNamesAreDecodedBeforeComparing) {
   EXPECT_EQ(check_modern_request(call("x"), h.lookup(), kServed)->code, kHeaderMismatch);
 }
 
-TEST(ModernRequest, RepeatedHeaderLinesAreCombinedAndRefused) {
-  boost::beast::http::fields fields;
+// RFC 9110 5.3: the lines of one name are one list, which no single name equals, whichever line
+// comes first. For both kinds of fields a lookup reads: Beast's, and the served request's flat ones.
+template <class Fields>
+void expect_repeated_lines_combined(Fields& fields) {
   fields.insert("MCP-Protocol-Version", "2026-07-28");
   fields.insert("Mcp-Method", "tools/call");
+  fields.insert("X-Other", "1");
   fields.insert("Mcp-Name", "ping");
   EXPECT_EQ(check_modern_request(call(), lookup_in(fields), kServed), std::nullopt);
-
-  // RFC 9110 5.3: the lines are one list, which no single name equals, whichever line comes first.
   fields.insert("mcp-name", "lookup_company");
   const auto lookup = lookup_in(fields);
   EXPECT_EQ(lookup("Mcp-Name"), "ping, lookup_company");
-  EXPECT_EQ(lookup("Mcp-Method"), "tools/call");
+  EXPECT_EQ(lookup("mcp-method"), "tools/call");
+  EXPECT_EQ(lookup("Mcp-Absent"), std::nullopt);
   EXPECT_EQ(lookup("Mcp-Name"), "ping, lookup_company");  // earlier values stay valid
   EXPECT_EQ(check_modern_request(call(), lookup, kServed)->code, kHeaderMismatch);
+}
+
+TEST(ModernRequest, RepeatedHeaderLinesAreCombinedAndRefused) {
+  boost::beast::http::fields fields;
+  expect_repeated_lines_combined(fields);
   // The same value twice is refused too: these headers carry one value.
   fields.erase("Mcp-Name");
   fields.insert("Mcp-Name", "ping");
@@ -104,6 +112,11 @@ TEST(ModernRequest, RepeatedHeaderLinesAreCombinedAndRefused) {
   EXPECT_EQ(check_param_headers(params, {{"region", "eu"}}, lookup_in(param_fields)), std::nullopt);
   param_fields.insert("Mcp-Param-Region", "us");
   EXPECT_EQ(check_param_headers(params, {{"region", "eu"}}, lookup_in(param_fields))->code, kHeaderMismatch);
+}
+
+TEST(ModernRequest, TheServedRequestsFlatFieldsCombineRepeatedLinesToo) {
+  http::Request req(boost::beast::http::verb::post, "/mcp/registry", 11);
+  expect_repeated_lines_combined(req);
 }
 
 TEST(ModernRequest, VersionAndMetaRefusals) {
