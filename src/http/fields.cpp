@@ -25,11 +25,6 @@ FlatFields::Span FlatFields::append(std::string_view s) {
   return span;
 }
 
-bool FlatFields::matches(const Entry& e, field name, std::string_view name_string) const {
-  if (name != field::unknown) return e.name == name;
-  return e.name_string.size == name_string.size() && boost::beast::iequals(text(e.name_string), name_string);
-}
-
 std::size_t FlatFields::index_of(field name, std::string_view name_string) const {
   // A name Beast knows is compared as its enum, however the caller spelled it.
   if (name == field::unknown) name = boost::beast::http::string_to_field(name_string);

@@ -83,11 +83,11 @@ class FlatFields {
   std::string_view operator[](std::string_view name) const;
 
   // Calls `visit(value)` for every field named `name` (case-insensitively), in order: one pass
-  // that compares a name only where its length matches.
+  // over the fields without a view of each.
   template <class Visit>
   void for_each_value(std::string_view name, Visit&& visit) const {
     for (const Entry& e : fields_)
-      if (e.name_string.size == name.size() && boost::beast::iequals(text(e.name_string), name)) visit(text(e.value));
+      if (matches(e, field::unknown, name)) visit(text(e.value));
   }
 
   // Adds a field at the end (kept: several fields of one name stay several).
@@ -112,7 +112,12 @@ class FlatFields {
     Span value;
   };
 
-  bool matches(const Entry& e, field name, std::string_view name_string) const;
+  // `name` when Beast knows it (compared as its enum), else `name_string`, case-insensitively,
+  // comparing the text only where the lengths match.
+  bool matches(const Entry& e, field name, std::string_view name_string) const {
+    if (name != field::unknown) return e.name == name;
+    return e.name_string.size == name_string.size() && boost::beast::iequals(text(e.name_string), name_string);
+  }
   // The index of the first field that is `name` (or, for field::unknown, is named `name_string`).
   std::size_t index_of(field name, std::string_view name_string) const;
 

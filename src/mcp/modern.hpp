@@ -6,7 +6,6 @@
 
 #include "mcp/tools.hpp"
 
-#include <boost/beast/core/string.hpp>
 #include <nlohmann/json.hpp>
 
 #include <functional>
@@ -30,18 +29,18 @@ struct Refusal {
 // A request header's value, or nullopt when absent (names are case-insensitive).
 using HeaderLookup = std::function<std::optional<std::string_view>(std::string_view name)>;
 
-// The lookup over a request's (or Beast fields') headers; `fields` must outlive it. A header sent
-// on several lines reads as RFC 9110 5.3 combines them ("echo, forbidden"), not as its first
-// line: the headers these checks read are single-valued, so a repeated one disagrees with the
-// body whichever line a server behind would read.
+// The lookup over a request's headers: `fields` has for_each_value(name, visit), as the served
+// request's flat fields do (http/fields.hpp), and must outlive it. A header sent on several lines
+// reads as RFC 9110 5.3 combines them ("echo, forbidden"), not as its first line: the headers
+// these checks read are single-valued, so a repeated one disagrees with the body whichever line a
+// server behind would read.
 template <class Fields>
 HeaderLookup lookup_in(const Fields& fields) {
   std::shared_ptr<std::list<std::string>> combined;  // keeps the values it returned alive
   return [&fields, combined](std::string_view name) mutable -> std::optional<std::string_view> {
     std::optional<std::string_view> first;
     std::string* joined = nullptr;  // from the second line of that name on
-    auto visit = [&](auto v) {
-      const std::string_view value(v.data(), v.size());
+    fields.for_each_value(name, [&](std::string_view value) {
       if (!first) {
         first = value;
         return;
@@ -51,13 +50,7 @@ HeaderLookup lookup_in(const Fields& fields) {
         joined = &combined->emplace_back(*first);
       }
       joined->append(", ").append(value);
-    };
-    if constexpr (requires { fields.for_each_value(name, visit); }) {
-      fields.for_each_value(name, visit);  // the sidecar's flat fields: one pass without a view per field
-    } else {
-      for (const auto& f : fields)
-        if (boost::beast::iequals(f.name_string(), name)) visit(f.value());
-    }
+    });
     if (joined) return *joined;
     return first;
   };

@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cmath>
 #include <cstdint>
 #include <ctime>
 #include <mutex>
@@ -155,19 +154,6 @@ Line& Line::str(std::string_view k, std::string_view value) {
   if (!enabled_) return *this;
   key(k);
   append_json_string(text_, value, JsonErrors::replace);
-  return *this;
-}
-
-Line& Line::num(std::string_view k, double value) {
-  if (!enabled_) return *this;
-  key(k);
-  if (!std::isfinite(value)) {
-    text_ += "null";  // as nlohmann writes it: JSON has no NaN or infinity
-    return *this;
-  }
-  char digits[32];  // the shortest text that reads back as `value`
-  const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
-  text_.append(digits, end);
   return *this;
 }
 

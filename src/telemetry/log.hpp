@@ -30,9 +30,8 @@ class Line {
  public:
   Line(Level level, std::string_view event);
   Line& str(std::string_view key, std::string_view value);
-  Line& num(std::string_view key, double value);
-  // A duration in milliseconds to the microsecond ("12.345"): the digits a duration has, where
-  // num() would write the shortest text of a double (0.30000000000000004) at twice the cost.
+  // A duration in milliseconds to the microsecond ("12.345"): the digits a duration has, not the
+  // shortest text of a double (0.30000000000000004), which costs twice as much to write.
   Line& millis(std::string_view key, std::chrono::nanoseconds duration);
   Line& json(std::string_view key, const nlohmann::json& value);
   // Members already written as JSON (`,"key":value` each), such as those two lines share.
