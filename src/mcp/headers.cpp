@@ -107,17 +107,6 @@ void add_request_meta(nlohmann::json& params, std::string_view version, const nl
   if (!meta.contains(kMetaClientInfo)) meta[std::string(kMetaClientInfo)] = client_info;
 }
 
-std::string mirrored_name(std::string_view method, const nlohmann::json& params) {
-  const char* key = nullptr;
-  if (method == "tools/call" || method == "prompts/get")
-    key = "name";
-  else if (method == "resources/read")
-    key = "uri";
-  if (!key || !params.is_object()) return {};
-  auto it = params.find(key);
-  return it != params.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 std::optional<std::string> header_text(const nlohmann::json& value) {
   if (value.is_string()) return value.get<std::string>();
   if (value.is_boolean()) return value.get<bool>() ? "true" : "false";

@@ -3,6 +3,8 @@
 // the value encoding those headers use (plain ASCII, else "=?base64?...?="). Pure.
 #pragma once
 
+#include "mcp/json_document.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <optional>
@@ -52,7 +54,19 @@ void add_request_meta(nlohmann::json& params, std::string_view version, const nl
 
 // The name a request's Mcp-Name header mirrors: params.name (tools/call, prompts/get) or
 // params.uri (resources/read); empty for other methods.
-std::string mirrored_name(std::string_view method, const nlohmann::json& params);
+// `params` is a JsonView or a ValueView (mcp/json_document.hpp).
+template <class View>
+std::string mirrored_name(std::string_view method, View params) {
+  const char* key = nullptr;
+  if (method == "tools/call" || method == "prompts/get")
+    key = "name";
+  else if (method == "resources/read")
+    key = "uri";
+  return key ? std::string(params[key].str()) : std::string();
+}
+inline std::string mirrored_name(std::string_view method, const nlohmann::json& params) {
+  return mirrored_name(method, ValueView(params));
+}
 
 // The string an x-mcp-header parameter value becomes: strings as is, integers in decimal,
 // booleans as true/false; nullopt for any other type (such a value is not mirrored).

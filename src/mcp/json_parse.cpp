@@ -4,17 +4,23 @@
 // nlohmann::json value in place. It accepts and rejects exactly what
 // nlohmann::json::parse(text, nullptr, false) plus the depth rule does, and yields the same values
 // with the same number types: tests/fuzz/fuzz_json_parse.cpp checks both against each other.
+// The same walk records a JsonDocument (mcp/json_document.hpp) instead of building values.
 #include "mcp/json_parse.hpp"
 
 #include "core/json_scan.hpp"
 #include "core/json_write.hpp"
+#include "mcp/json_document.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace mcp_sidecar::mcp {
 
@@ -92,10 +98,12 @@ std::size_t utf8_sequence(const char* p, const char* end) {
   return length;
 }
 
-// Where skip() puts what it unescapes: nowhere.
+// Where skip() puts what it unescapes: nowhere. string() pushes back only what an escape stands
+// for, so `escaped` tells whether the string had one.
 struct Discard {
+  bool escaped = false;
   void append(const char*, const char*) {}
-  void push_back(char) {}
+  void push_back(char) { escaped = true; }
 };
 
 template <typename Out>
@@ -123,7 +131,7 @@ void append_utf8(Out& out, unsigned code_point) {
 // first malformed byte; the caller then drops the half-built value.
 class Parser {
  public:
-  explicit Parser(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
+  explicit Parser(std::string_view text) : begin_(text.data()), p_(begin_), end_(text.data() + text.size()) {}
 
   // Whether an object read so far repeated a key.
   bool duplicate_keys() const { return duplicate_keys_; }
@@ -171,6 +179,71 @@ class Parser {
     });
   }
 
+  // The value at `p_` recorded into `nodes` (JsonDocument::Node) as value() would parse it, with
+  // strings that have escapes unescaped into `unescaped`. Nothing else is built.
+  bool record(std::vector<JsonDocument::Node>& nodes, std::string& unescaped, int depth_left) {
+    skip_whitespace();
+    if (p_ == end_) return false;
+    const auto index = static_cast<std::uint32_t>(nodes.size());
+    nodes.emplace_back().begin = offset();
+    switch (*p_) {
+      case '{':
+      case '[': {
+        if (depth_left <= 0) return false;
+        const bool object = *p_ == '{';
+        const char close = object ? '}' : ']';
+        nodes[index].type = object ? json::value_t::object : json::value_t::array;
+        ++p_;
+        skip_whitespace();
+        if (!consume(close)) {
+          do {
+            if (object) {
+              skip_whitespace();
+              if (p_ == end_ || *p_ != '"' || !record(nodes, unescaped, depth_left - 1)) return false;
+              skip_whitespace();
+              if (!consume(':')) return false;
+            }
+            if (!record(nodes, unescaped, depth_left - 1)) return false;
+            skip_whitespace();
+          } while (consume(','));
+          if (!consume(close)) return false;
+          if (object && find_duplicates_ && !duplicate_keys_) duplicate_keys_ = repeats_a_key(nodes, unescaped, index);
+        }
+        break;
+      }
+      case '"': {
+        const char* start = p_;
+        Discard content;
+        if (!string(content)) return false;
+        auto& node = nodes[index];
+        node.type = json::value_t::string;
+        if (!content.escaped) {
+          node.string_begin = offset(start) + 1;
+          node.string_size = static_cast<std::uint32_t>(p_ - start) - 2;
+        } else {  // checked above: unescaped again, into the document's own string
+          const char* after = p_;
+          p_ = start;
+          node.unescaped = true;
+          node.string_begin = static_cast<std::uint32_t>(unescaped.size());
+          string(unescaped);
+          node.string_size = static_cast<std::uint32_t>(unescaped.size()) - node.string_begin;
+          p_ = after;
+        }
+        break;
+      }
+      default:  // literals and numbers, typed as value() types them
+        if (!value(scalar_, depth_left)) return false;
+        nodes[index].type = scalar_.type();
+        break;
+    }
+    nodes[index].end = offset();
+    nodes[index].next = static_cast<std::uint32_t>(nodes.size());
+    return true;
+  }
+
+  // Whether record() is to tell repeated keys (duplicate_keys()).
+  void find_duplicates(bool find) { find_duplicates_ = find; }
+
   // After the value: only whitespace. nlohmann reads a NUL byte as the end of input and ignores
   // whatever follows it, but the depth rule has always counted the brackets there too.
   bool at_end(int max_depth) {
@@ -180,6 +253,22 @@ class Parser {
   }
 
  private:
+  std::uint32_t offset(const char* at) const { return static_cast<std::uint32_t>(at - begin_); }
+  std::uint32_t offset() const { return offset(p_); }
+
+  // Whether the object just recorded at nodes[index] (its members the last nodes) repeats a key,
+  // compared unescaped.
+  bool repeats_a_key(const std::vector<JsonDocument::Node>& nodes, const std::string& unescaped,
+                     std::uint32_t index) const {
+    keys_.clear();
+    for (auto i = index + 1; i < nodes.size(); i = nodes[i + 1].next) {
+      const auto& key = nodes[i];
+      keys_.emplace_back((key.unescaped ? unescaped.data() : begin_) + key.string_begin, key.string_size);
+    }
+    std::sort(keys_.begin(), keys_.end());
+    return std::adjacent_find(keys_.begin(), keys_.end()) != keys_.end();
+  }
+
   bool consume(char c) {
     if (p_ == end_ || *p_ != c) return false;
     ++p_;
@@ -398,11 +487,14 @@ class Parser {
     return true;
   }
 
+  const char* begin_;  // offsets (record) count from here
   const char* p_;
   const char* end_;
-  std::string key_;              // reused for every object key: the map copies it in
-  bool duplicate_keys_ = false;  // an object repeated a key
-  json scalar_;                  // what skip() parses and drops
+  std::string key_;                             // reused for every object key: the map copies it in
+  bool duplicate_keys_ = false;                 // an object repeated a key
+  bool find_duplicates_ = false;                // record() looks for repeated keys
+  mutable std::vector<std::string_view> keys_;  // repeats_a_key's, reused
+  json scalar_;                                 // what skip() parses and drops
 };
 
 }  // namespace
@@ -430,6 +522,22 @@ std::optional<nlohmann::json> parse_json(std::string_view text, int max_depth) {
 std::optional<nlohmann::json> parse_json(std::string_view text, bool& duplicate_keys, int max_depth) {
   duplicate_keys = false;
   return parse_with(text, max_depth, &Parser::value, &duplicate_keys);
+}
+
+std::optional<JsonDocument> JsonDocument::parse(std::string text, bool* duplicate_keys, int max_depth) {
+  if (text.size() >= std::numeric_limits<std::uint32_t>::max()) return std::nullopt;
+  JsonDocument doc;
+  doc.text_ = std::move(text);
+  doc.max_depth_ = max_depth;
+  // As parse_json: one byte order mark at the very start is skipped (here, taken out).
+  if (doc.text_.starts_with("\xEF\xBB\xBF")) doc.text_.erase(0, 3);
+  Parser parser(doc.text_);
+  parser.find_duplicates(duplicate_keys != nullptr);
+  // About one node per 8 bytes of a usual message: one allocation for most.
+  doc.nodes_.reserve(std::min<std::size_t>(doc.text_.size() / 8 + 8, 1024));
+  if (!parser.record(doc.nodes_, doc.unescaped_, max_depth) || !parser.at_end(max_depth)) return std::nullopt;
+  if (duplicate_keys) *duplicate_keys = parser.duplicate_keys();
+  return doc;
 }
 
 std::optional<nlohmann::json> parse_tool_response(std::string_view text, int max_depth) {

@@ -4,33 +4,36 @@
 
 namespace mcp_sidecar::mcp {
 
-using namespace std::string_view_literals;
-
 bool valid_id(const json& id) { return id.is_string() || id.is_number_integer(); }
 
-MessageKind classify(const json& m) {
-  if (!m.is_object()) return MessageKind::invalid;
-  auto version = m.find("jsonrpc"sv);
-  if (version == m.end() || !is_text(*version, "2.0")) return MessageKind::invalid;
-  auto method = m.find("method"sv);
-  auto id = m.find("id"sv);
-  if (method != m.end()) {
-    if (!method->is_string()) return MessageKind::invalid;
-    if (auto params = m.find("params"sv); params != m.end() && !params->is_object() && !params->is_array())
+namespace {
+
+template <class View>
+MessageKind classify_view(View m) {
+  if (!m.is_object() || !m["jsonrpc"].is_text("2.0")) return MessageKind::invalid;
+  const View method = m["method"];
+  const View id = m["id"];
+  const auto valid_id = [&id] { return id.is_string() || id.is_number_integer(); };
+  if (!method.absent()) {
+    if (!method.is_string()) return MessageKind::invalid;
+    if (const View params = m["params"]; !params.absent() && !params.is_object() && !params.is_array())
       return MessageKind::invalid;
-    if (id == m.end()) return MessageKind::notification;
-    return valid_id(*id) ? MessageKind::request : MessageKind::invalid;
+    if (id.absent()) return MessageKind::notification;
+    return valid_id() ? MessageKind::request : MessageKind::invalid;
   }
-  if (id == m.end()) return MessageKind::invalid;
-  bool has_result = m.contains("result"sv);
-  auto error = m.find("error"sv);
-  bool has_error = error != m.end();
-  if (has_result == has_error) return MessageKind::invalid;
-  if (has_result) return valid_id(*id) ? MessageKind::result : MessageKind::invalid;
-  if (!error->is_object() || !error->contains("code"sv) || !(*error)["code"sv].is_number_integer())
-    return MessageKind::invalid;
+  if (id.absent()) return MessageKind::invalid;
+  const bool has_result = m.contains("result");
+  const View error = m["error"];
+  if (has_result == !error.absent()) return MessageKind::invalid;
+  if (has_result) return valid_id() ? MessageKind::result : MessageKind::invalid;
+  if (!error["code"].is_number_integer()) return MessageKind::invalid;
   return MessageKind::error;  // id may be null for errors the peer could not attribute
 }
+
+}  // namespace
+
+MessageKind classify(const json& message) { return classify_view(ValueView(message)); }
+MessageKind classify(JsonView message) { return classify_view(message); }
 
 const char* capability_for(std::string_view method) {
   return method == "sampling/createMessage" ? "sampling"

@@ -2,6 +2,8 @@
 // Pure functions over nlohmann::json; no I/O.
 #pragma once
 
+#include "mcp/json_document.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <optional>
@@ -23,6 +25,7 @@ enum class MessageKind { request, notification, result, error, invalid };
 
 // What a parsed JSON value is, as a JSON-RPC 2.0 message (batches are arrays; classify an element).
 MessageKind classify(const json& message);
+MessageKind classify(JsonView message);
 
 // True when `value` is the string `text`. Comparing with `value == "text"` builds a JSON value
 // of the literal first.

@@ -8,8 +8,6 @@
 
 namespace mcp_sidecar::mcp {
 
-using namespace std::string_view_literals;
-
 namespace {
 
 Refusal mismatch(std::string message) { return {400, kHeaderMismatch, std::move(message)}; }
@@ -43,37 +41,33 @@ bool same_value(const nlohmann::json& body, const std::string& header) {
 
 }  // namespace
 
-std::optional<Refusal> check_modern_request(const nlohmann::json& message, const HeaderLookup& header,
-                                            const std::vector<std::string>& supported) {
-  const std::string& method = message["method"sv].get_ref<const std::string&>();
+namespace {
+
+template <class View>
+std::optional<Refusal> check_modern(View message, const HeaderLookup& header,
+                                    const std::vector<std::string>& supported) {
+  const std::string_view method = message["method"].str();
   const auto version_header = header(kProtocolVersionHeader);
   if (!version_header) return mismatch("the required MCP-Protocol-Version header is absent");
 
-  // One lookup per member (contains() and then operator[] would be two).
-  auto member = [](const nlohmann::json* object, std::string_view key) -> const nlohmann::json* {
-    if (!object || !object->is_object()) return nullptr;
-    auto it = object->find(key);
-    return it == object->end() ? nullptr : &*it;
-  };
-  const nlohmann::json* params = member(&message, "params");
-  const nlohmann::json* meta = member(params, "_meta");
-  if (!meta || !meta->is_object())
+  const View params = message["params"];
+  const View meta = params["_meta"];
+  if (!meta.is_object())
     return Refusal{400, kInvalidParams, "the request has no _meta with the protocol fields", {{"missing", {"_meta"}}}};
-  auto version = meta->find(kMetaProtocolVersion);
-  if (version == meta->end() || !version->is_string())
+  const View version = meta[kMetaProtocolVersion];
+  if (!version.is_string())
     return Refusal{400,
                    kInvalidParams,
                    "_meta has no io.modelcontextprotocol/protocolVersion",
                    {{"missing", {std::string(kMetaProtocolVersion)}}}};
-  const std::string& requested = version->get_ref<const std::string&>();
+  const std::string_view requested = version.str();
   if (*version_header != requested) return mismatch("the MCP-Protocol-Version header disagrees with _meta");
   if (std::find(supported.begin(), supported.end(), requested) == supported.end())
     return Refusal{400,
                    kUnsupportedProtocolVersion,
                    "Unsupported protocol version",
                    {{"supported", supported}, {"requested", requested}}};
-  auto capabilities = meta->find(kMetaClientCapabilities);
-  if (capabilities == meta->end() || !capabilities->is_object())
+  if (!meta[kMetaClientCapabilities].is_object())
     return Refusal{400,
                    kInvalidParams,
                    "_meta has no io.modelcontextprotocol/clientCapabilities",
@@ -82,15 +76,26 @@ std::optional<Refusal> check_modern_request(const nlohmann::json& message, const
   const auto method_header = header(kMethodHeader);
   if (!method_header) return mismatch("the required Mcp-Method header is absent");
   if (*method_header != method) return mismatch("the Mcp-Method header disagrees with the body's method");
-  const std::string name = params ? mirrored_name(method, *params) : std::string();
   if (method == "tools/call" || method == "prompts/get" || method == "resources/read") {
     const auto name_header = header(kNameHeader);
     if (!name_header) return mismatch("the required Mcp-Name header is absent");
     auto decoded = decode_header_value(*name_header);
     if (!decoded) return mismatch("the Mcp-Name header is not a valid header value");
-    if (*decoded != name) return mismatch("the Mcp-Name header disagrees with the body");
+    if (*decoded != mirrored_name(method, params)) return mismatch("the Mcp-Name header disagrees with the body");
   }
   return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<Refusal> check_modern_request(const nlohmann::json& message, const HeaderLookup& header,
+                                            const std::vector<std::string>& supported) {
+  return check_modern(ValueView(message), header, supported);
+}
+
+std::optional<Refusal> check_modern_request(JsonView message, const HeaderLookup& header,
+                                            const std::vector<std::string>& supported) {
+  return check_modern(message, header, supported);
 }
 
 std::optional<Refusal> check_param_headers(const std::vector<HeaderParam>& params, const nlohmann::json& arguments,

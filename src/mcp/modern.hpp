@@ -4,6 +4,7 @@
 // parameters. Pure: the caller supplies the headers; the answer is the refusal to send, if any.
 #pragma once
 
+#include "mcp/json_document.hpp"
 #include "mcp/tools.hpp"
 
 #include <nlohmann/json.hpp>
@@ -59,6 +60,8 @@ HeaderLookup lookup_in(const Fields& fields) {
 // Checks a single JSON-RPC request `message` (already known to be a request object) against the
 // revisions the server speaks (`supported`, newest first).
 std::optional<Refusal> check_modern_request(const nlohmann::json& message, const HeaderLookup& header,
+                                            const std::vector<std::string>& supported);
+std::optional<Refusal> check_modern_request(JsonView message, const HeaderLookup& header,
                                             const std::vector<std::string>& supported);
 
 // Checks the Mcp-Param-* headers of a tools/call against the tool's x-mcp-header parameters: a

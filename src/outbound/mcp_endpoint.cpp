@@ -39,17 +39,34 @@ http::Response rpc_error(unsigned status, const json& id, int code, std::string_
 // Answers; whether the client was still there to read it changes nothing here.
 asio::awaitable<void> send(http::Exchange& ex, http::Response res) { co_await ex.respond(std::move(res)); }
 
+// The refusal of a POST whose body is not said to be JSON.
+std::optional<http::Response> refuse_content_type(const http::Request& req) {
+  if (auto ct = req[bhttp::field::content_type]; !ct.starts_with("application/json"))
+    return rpc_error(415, nullptr, mcp::kInvalidRequest, "Content-Type must be application/json", req.version());
+  return std::nullopt;
+}
+
 // The one JSON-RPC message a POST carries into `message`, or the response refusing the body.
 // `batches`: the refusal of a batch, or empty where the revision has them (2025-03-26).
 std::optional<http::Response> take_message(const http::Request& req, json& message, std::string_view batches) {
   const unsigned version = req.version();
-  if (auto ct = req[bhttp::field::content_type]; !ct.starts_with("application/json"))
-    return rpc_error(415, nullptr, mcp::kInvalidRequest, "Content-Type must be application/json", version);
+  if (auto refused = refuse_content_type(req)) return refused;
   auto parsed = mcp::parse_json(req.body());
   if (!parsed) return rpc_error(400, nullptr, mcp::kParseError, "Parse error", version);
   if (parsed->is_array() && (!batches.empty() || parsed->empty()))
     return rpc_error(400, nullptr, mcp::kInvalidRequest, batches.empty() ? "an empty batch" : batches, version);
   message = std::move(*parsed);
+  return std::nullopt;
+}
+
+// take_message for a POST without a session, whose one message is read in place: the body is
+// taken into `message`.
+std::optional<http::Response> take_document(http::Request& req, std::optional<mcp::JsonDocument>& message) {
+  if (auto refused = refuse_content_type(req)) return refused;
+  message = mcp::JsonDocument::parse(std::move(req.body()));
+  if (!message) return rpc_error(400, nullptr, mcp::kParseError, "Parse error", req.version());
+  if (message->root().is_array())
+    return rpc_error(400, nullptr, mcp::kInvalidRequest, "batches are not part of revision 2026-07-28", req.version());
   return std::nullopt;
 }
 
@@ -198,9 +215,9 @@ asio::awaitable<void> McpEndpoint::handle(http::Request& req, http::Exchange& ex
     res.set(bhttp::field::allow, "POST");
     return send(ex, std::move(res));
   }
-  json message;
-  if (auto refused = take_message(req, message, "batches are not part of revision 2026-07-28"))
-    return send(ex, std::move(*refused));
+  std::optional<mcp::JsonDocument> document;
+  if (auto refused = take_document(req, document)) return send(ex, std::move(*refused));
+  const mcp::JsonView message = document->root();
   switch (mcp::classify(message)) {
     case mcp::MessageKind::notification: {
       auto accepted = http::make_response(202, std::string(), "application/json", version);
@@ -213,19 +230,18 @@ asio::awaitable<void> McpEndpoint::handle(http::Request& req, http::Exchange& ex
   }
   // initialize opens a session, unless the request speaks 2026-07-28 (which has none: 404).
   const bool modern = req[mcp::kProtocolVersionHeader] == mcp::kStatelessRevision ||
-                      !member(member(member(message, "params"), "_meta"), mcp::kMetaProtocolVersion).is_null();
-  if (mcp::is_text(message["method"], "initialize") && !modern)
-    return initialize(req, ex, upstream, std::move(message));
-  return handle_modern(req, ex, upstream, std::move(message));
+                      !message["params"]["_meta"][mcp::kMetaProtocolVersion].absent_or_null();
+  if (message["method"].is_text("initialize") && !modern) return initialize(req, ex, upstream, message.value());
+  return handle_modern(req, ex, upstream, std::move(*document));
 }
 
 // ---- 2026-07-28 clients ------------------------------------------------------------------
 
 asio::awaitable<void> McpEndpoint::handle_modern(http::Request& req, http::Exchange& ex, Upstream& upstream,
-                                                 json message) {
-  const mcp::Disposing disposing(message);
+                                                 mcp::JsonDocument document) {
+  const mcp::JsonView message = document.root();
   const unsigned version = req.version();
-  const json& id = message["id"];
+  const json id = message["id"].value();
   const mcp::HeaderLookup header = mcp::lookup_in(req);
   if (auto refusal = mcp::check_modern_request(message, header, kServedRevisions))
     co_return co_await send(
@@ -233,15 +249,15 @@ asio::awaitable<void> McpEndpoint::handle_modern(http::Request& req, http::Excha
 
   auto relay = std::make_shared<Relay>(co_await asio::this_coro::executor);
   Caller caller{req, version, nullptr, std::move(relay)};
-  const json& meta = member(member(message, "params"), "_meta");
-  if (const json& caps = member(meta, mcp::kMetaClientCapabilities); caps.is_object()) caller.capabilities = caps;
-  if (const json& level = member(meta, mcp::kMetaLogLevel); !level.is_null()) {
-    if (!log_severity(level))
+  const mcp::JsonView meta = message["params"]["_meta"];
+  if (const auto caps = meta[mcp::kMetaClientCapabilities]; caps.is_object()) caller.capabilities = caps.value();
+  if (const auto level = meta[mcp::kMetaLogLevel]; !level.absent_or_null()) {
+    if (!log_severity(level.value()))
       co_return co_await send(ex, rpc_error(400, id, mcp::kInvalidParams, "unknown logLevel", version));
-    caller.log_level = level;
+    caller.log_level = level.str();
   }
 
-  if (mcp::is_text(message["method"], "server/discover")) {
+  if (message["method"].is_text("server/discover")) {
     auto info = co_await upstream.server_info(upstream.call_deadline());
     if (!info) {
       Answer a = failure(caller, id, info.error());
@@ -527,7 +543,9 @@ asio::awaitable<void> McpEndpoint::run_legacy_request(Upstream& upstream, std::s
 
 // ---- what both kinds of clients ask -------------------------------------------------------
 
-asio::awaitable<void> McpEndpoint::answer(Caller& caller, http::Exchange& ex, Upstream& upstream, const json& message) {
+template <class Message>
+asio::awaitable<void> McpEndpoint::answer(Caller& caller, http::Exchange& ex, Upstream& upstream,
+                                          const Message& message) {
   // A client that leaves cancels what it asked for.
   ex.watch_client([&caller] { caller.cancel.cancel(); });
   return Relay::run(caller.relay, ex, caller.version, serve(caller, upstream, message));
@@ -537,7 +555,7 @@ asio::awaitable<Answer> McpEndpoint::serve(Caller& caller, Upstream& upstream, c
   const std::string method = message["method"];
   const json& id = message["id"];
   if (method == "tools/list") co_return co_await list_tools(caller, upstream, id);
-  if (method == "tools/call") co_return co_await call_tool(caller, upstream, message);
+  if (method == "tools/call") co_return co_await call_tool(caller, upstream, mcp::ValueView(message));
   if (forwarded(method)) co_return co_await forward(caller, upstream, message);
   if (caller.session && method == "ping") co_return Answer{200, mcp::make_result(id, json::object()), {}};
   if (caller.session && (method == "resources/subscribe" || method == "resources/unsubscribe"))
@@ -552,6 +570,12 @@ asio::awaitable<Answer> McpEndpoint::serve(Caller& caller, Upstream& upstream, c
     co_return Answer{200, mcp::make_result(id, json::object()), {}};
   }
   co_return Answer{caller.modern() ? 404u : 200u, mcp::make_error(id, mcp::kMethodNotFound, "Method not found"), {}};
+}
+
+asio::awaitable<Answer> McpEndpoint::serve(Caller& caller, Upstream& upstream, mcp::JsonView message) {
+  if (message["method"].is_text("tools/call")) co_return co_await call_tool(caller, upstream, message);
+  const json built = message.value();  // what other methods are served from
+  co_return co_await serve(caller, upstream, built);
 }
 
 asio::awaitable<Answer> McpEndpoint::list_tools(Caller& caller, Upstream& upstream, const json& id) {
@@ -570,15 +594,14 @@ asio::awaitable<Answer> McpEndpoint::list_tools(Caller& caller, Upstream& upstre
   co_return Answer{200, mcp::make_result(id, std::move(result)), {}};
 }
 
-void McpEndpoint::relay_into(Caller& caller, Upstream::CallExtras& extras, const json& params,
+void McpEndpoint::relay_into(Caller& caller, Upstream::CallExtras& extras, json progress_token,
                              const std::string& upstream_name) {
-  const json token = member(member(params, "_meta"), "progressToken");
-  extras.want_progress = !token.is_null();
+  extras.want_progress = !progress_token.is_null();
   extras.client_capabilities = caller.capabilities;
   extras.cancel = &caller.cancel;
   if (const auto& level = caller.level_for_upstream(); !level.empty())
     extras.meta[std::string(mcp::kMetaLogLevel)] = level;
-  extras.on_message = [&caller, token](const json& msg) {
+  extras.on_message = [&caller, token = std::move(progress_token)](const json& msg) {
     const json& method = msg["method"];
     if (method == "notifications/progress") {
       if (token.is_null()) return;
@@ -646,7 +669,7 @@ asio::awaitable<Answer> McpEndpoint::forward(Caller& caller, Upstream& upstream,
   const auto deadline = upstream.call_deadline();
   json params = upstream_params(member(message, "params"));
   Upstream::CallExtras extras;
-  relay_into(caller, extras, member(message, "params"), upstream.name());
+  relay_into(caller, extras, member(member(member(message, "params"), "_meta"), "progressToken"), upstream.name());
   std::string case_id;
   if (auto it = caller.req.find(config_.case_id.header); it != caller.req.end()) case_id = it->value();
 
@@ -843,18 +866,18 @@ asio::awaitable<Result<json>> McpEndpoint::attend(Caller& caller, std::shared_pt
   co_return input;
 }
 
-asio::awaitable<Answer> McpEndpoint::call_tool(Caller& caller, Upstream& upstream, const json& message) {
-  const json& id = message["id"];
-  const json& params = member(message, "params");
+template <class View>
+asio::awaitable<Answer> McpEndpoint::call_tool(Caller& caller, Upstream& upstream, View message) {
+  const json id = message["id"].value();
+  const View params = message["params"];
+  const View given = params["arguments"];
   const auto deadline = upstream.call_deadline();
-  if (!member(params, "name").is_string() || (params.contains("arguments") && !params["arguments"].is_object()))
+  if (!params["name"].is_string() || (!given.absent() && !given.is_object()))
     co_return Answer{
         200, mcp::make_error(id, mcp::kInvalidParams, "tools/call needs a name and an arguments object"), {}};
-  const std::string tool = params["name"];
-  static const json no_arguments = json::object();
-  const json& given = member(params, "arguments");
-  const json& arguments = given.is_object() ? given : no_arguments;  // copied once, by Upstream::call_tool
-  const json& meta = member(params, "_meta");
+  const std::string tool(params["name"].str());
+  const json arguments = given.is_object() ? given.value() : json::object();
+  const View meta = params["_meta"];
 
   CallRecorder rec(metrics_, calls_, "outbound", upstream.name(), "tools/call", tool, "");
   auto fail = [&](const Error& e, std::string_view case_id = {}) {
@@ -884,8 +907,8 @@ asio::awaitable<Answer> McpEndpoint::call_tool(Caller& caller, Upstream& upstrea
   if (auto it = caller.req.find(config_.case_id.header); it != caller.req.end())
     case_header = std::string_view(it->value().data(), it->value().size());
   std::string meta_case_id;
-  if (!case_header && member(meta, config_.case_id.meta_key).is_string()) {
-    meta_case_id = meta[config_.case_id.meta_key];
+  if (const View meta_value = meta[config_.case_id.meta_key]; !case_header && meta_value.is_string()) {
+    meta_case_id = meta_value.str();
     case_header = meta_case_id;
   }
   auto case_id = mcp::resolve_case_id(case_header, arguments, config_.case_id.argument, random64_);
@@ -895,22 +918,24 @@ asio::awaitable<Answer> McpEndpoint::call_tool(Caller& caller, Upstream& upstrea
   caller.relay->set_header(config_.case_id.header, case_id.value());
 
   Upstream::CallExtras extras;
-  relay_into(caller, extras, params, upstream.name());
+  relay_into(caller, extras, meta["progressToken"].value(), upstream.name());
   for (const char* key : {"inputResponses", "requestState"})
-    if (params.contains(key)) extras.retry[key] = params[key];
+    if (const View given_value = params[key]; !given_value.absent()) extras.retry[key] = given_value.value();
 
   // A 2026-07-28 client in front of a session upstream that may ask it something.
-  const json& state = member(params, "requestState");
+  const View state = params["requestState"];
   const bool bridged = caller.modern() && upstream.era() && *upstream.era() != Era::stateless &&
                        mcp::answers_server_requests(caller.capabilities);
   Result<json> result = make_error(ErrorCode::internal, "not called");
-  if (caller.modern() && state.is_string() && state.get_ref<const std::string&>().starts_with(kParkedPrefix))
-    result = co_await resume_parked(caller, tool, params);
-  else if (bridged)
-    result = co_await start_parked(caller, upstream, tool, arguments, case_id.value(), deadline,
-                                   member(member(params, "_meta"), "progressToken"));
-  else
+  if (caller.modern() && state.str().starts_with(kParkedPrefix)) {
+    const json given_params = params.value();
+    result = co_await resume_parked(caller, tool, given_params);
+  } else if (bridged) {
+    const json progress_token = meta["progressToken"].value();
+    result = co_await start_parked(caller, upstream, tool, arguments, case_id.value(), deadline, progress_token);
+  } else {
     result = co_await upstream.call_tool(tool, arguments, case_id.value(), deadline, extras);
+  }
   for (int round = 0; result && caller.session && input_required(result.value()); ++round) {
     // A 2026-07-28 upstream asks its input of a session client as server requests.
     if (round == kMaxInputRounds) {

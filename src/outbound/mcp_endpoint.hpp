@@ -19,6 +19,7 @@
 
 #include "config/config.hpp"
 #include "http/server.hpp"
+#include "mcp/json_document.hpp"
 #include "outbound/client_sessions.hpp"
 #include "outbound/relay.hpp"
 #include "outbound/upstream.hpp"
@@ -60,7 +61,8 @@ class McpEndpoint {
   // Waits for the call's end or its next questions (then parks it and returns input_required).
   asio::awaitable<Result<json>> attend(Caller& caller, std::shared_ptr<ParkedCall> call);
 
-  asio::awaitable<void> handle_modern(http::Request& req, http::Exchange& ex, Upstream& upstream, json message);
+  asio::awaitable<void> handle_modern(http::Request& req, http::Exchange& ex, Upstream& upstream,
+                                      mcp::JsonDocument message);
   asio::awaitable<void> handle_session(http::Request& req, http::Exchange& ex, Upstream& upstream,
                                        std::string_view session_id);
   asio::awaitable<void> initialize(http::Request& req, http::Exchange& ex, Upstream& upstream, json message);
@@ -76,11 +78,17 @@ class McpEndpoint {
   asio::awaitable<void> run_legacy_request(Upstream& upstream, std::shared_ptr<ClientSession> session,
                                            http::Request req, json message);
   // Answers one request of either kind of client, relaying what comes on the way.
-  asio::awaitable<void> answer(Caller& caller, http::Exchange& ex, Upstream& upstream, const json& message);
+  // `message` is a built value (session clients) or a view of the request's body (2026-07-28
+  // clients), which serve() reads in place for tools/call and builds a value of otherwise.
+  template <class Message>
+  asio::awaitable<void> answer(Caller& caller, http::Exchange& ex, Upstream& upstream, const Message& message);
 
   asio::awaitable<Answer> serve(Caller& caller, Upstream& upstream, const json& message);
+  asio::awaitable<Answer> serve(Caller& caller, Upstream& upstream, mcp::JsonView message);
   asio::awaitable<Answer> list_tools(Caller& caller, Upstream& upstream, const json& id);
-  asio::awaitable<Answer> call_tool(Caller& caller, Upstream& upstream, const json& message);
+  // `View`: mcp::JsonView, or mcp::ValueView of a built message.
+  template <class View>
+  asio::awaitable<Answer> call_tool(Caller& caller, Upstream& upstream, View message);
   asio::awaitable<Answer> forward(Caller& caller, Upstream& upstream, const json& message);
   // resources/subscribe and /unsubscribe of a session client, on its dedicated upstream session.
   asio::awaitable<Answer> subscription(Caller& caller, Upstream& upstream, const json& message);
@@ -94,7 +102,8 @@ class McpEndpoint {
   // {inputResponses, requestState}.
   asio::awaitable<Result<json>> gather_input(Caller& caller, const json& result, TimePoint deadline);
   // What the server sends during a request, passed to the caller that made it.
-  void relay_into(Caller& caller, Upstream::CallExtras& extras, const json& params, const std::string& upstream_name);
+  // `progress_token`: the request's _meta progressToken (null: none).
+  void relay_into(Caller& caller, Upstream::CallExtras& extras, json progress_token, const std::string& upstream_name);
 
   Answer failure(const Caller& caller, const json& id, const Error& e) const;
   // The capabilities the sidecar offers for `upstream`: what it can pass on of the upstream's.

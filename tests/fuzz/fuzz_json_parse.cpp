@@ -5,12 +5,18 @@
 // parse_tool_response, which keeps what a tool returned as text, accepts what parse_json accepts,
 // with the same value once that text is parsed in its place. And parse_json's report of repeated
 // keys matches what nlohmann's parser tells through its callback (an object that ends with fewer
-// members than the keys read into it), the way the gate used to find them.
+// members than the keys read into it), the way the gate used to find them. And JsonDocument
+// accepts what parse_json accepts, tells repeated keys as it does, and reads every value in place
+// as parse_json built it: type, string, members (the last of a repeated key), elements, value(),
+// and the JSON-RPC kind classify finds.
 #include "core/json_write.hpp"
+#include "mcp/json_document.hpp"
 #include "mcp/json_parse.hpp"
+#include "mcp/jsonrpc.hpp"
 #include "support/json_text.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,6 +59,38 @@ void check_tool_response(std::string_view text) {
   if (kept && !same(mcp_sidecar::test_support::expand_json_text(*kept), *built)) __builtin_trap();
 }
 
+// The view reads as the value parse_json built.
+void check_view(mcp_sidecar::mcp::JsonView view, const json& value) {
+  if (view.type() != value.type() || !same(view.value(), value)) __builtin_trap();
+  if (mcp_sidecar::mcp::classify(view) != mcp_sidecar::mcp::classify(value)) __builtin_trap();
+  if (value.is_string() && view.str() != value.get_ref<const std::string&>()) __builtin_trap();
+  if (value.is_object()) {
+    std::size_t members = 0;
+    view.for_each_member([&](std::string_view key, mcp_sidecar::mcp::JsonView) {
+      ++members;
+      if (!value.contains(key)) __builtin_trap();
+    });
+    if (members < value.size()) __builtin_trap();
+    for (const auto& [key, member] : value.items()) check_view(view[key], member);
+  } else if (value.is_array()) {
+    std::size_t i = 0;
+    view.for_each_element([&](mcp_sidecar::mcp::JsonView element) {
+      if (i >= value.size()) __builtin_trap();
+      check_view(element, value[i++]);
+    });
+    if (i != value.size()) __builtin_trap();
+  }
+}
+
+void check_document(std::string_view text, const std::optional<json>& built, bool duplicates) {
+  bool doc_duplicates = false;
+  auto doc = mcp_sidecar::mcp::JsonDocument::parse(std::string(text), &doc_duplicates);
+  if (doc.has_value() != built.has_value()) __builtin_trap();
+  if (!doc) return;
+  if (doc_duplicates != duplicates) __builtin_trap();
+  check_view(doc->root(), *built);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -66,6 +104,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (mine && (!same(*mine, theirs) || mine->dump() != theirs.dump())) __builtin_trap();
   if (mine && mcp_sidecar::dump_json(*mine) != theirs.dump()) __builtin_trap();
   if (mine && duplicates != nlohmann_duplicates(text)) __builtin_trap();
+  check_document(text, mine, duplicates);
   check_tool_response(text);
   check_tool_response(R"({"id":1,"result":{"content":)" + std::string(text) + "}}");
   return 0;

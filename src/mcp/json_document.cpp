@@ -1,0 +1,50 @@
+// JsonDocument::parse is in json_parse.cpp, beside the parser it shares with parse_json.
+#include "mcp/json_document.hpp"
+
+#include <cstring>
+
+namespace mcp_sidecar::mcp {
+
+std::string_view JsonView::str() const {
+  if (!is_string()) return {};
+  const auto& n = node();
+  const std::string& base = n.unescaped ? doc_->unescaped_ : doc_->text_;
+  return std::string_view(base).substr(n.string_begin, n.string_size);
+}
+
+std::string_view JsonView::text() const {
+  if (absent()) return {};
+  const auto& n = node();
+  return std::string_view(doc_->text_).substr(n.begin, n.end - n.begin);
+}
+
+nlohmann::json JsonView::value() const {
+  if (absent()) return nullptr;
+  // Checked as parse_json checks it when the document was read: this parse cannot fail.
+  auto parsed = parse_json(text(), doc_->max_depth_);
+  return parsed ? std::move(*parsed) : nlohmann::json();
+}
+
+JsonView JsonView::operator[](std::string_view key) const {
+  if (!is_object()) return {};
+  const auto& nodes = doc_->nodes_;
+  std::uint32_t found = 0;
+  for (std::uint32_t i = index_ + 1, end = nodes[index_].next; i < end; i = nodes[i + 1].next) {
+    const auto& name = nodes[i];
+    if (name.string_size != key.size()) continue;
+    const char* chars = (name.unescaped ? doc_->unescaped_ : doc_->text_).data() + name.string_begin;
+    if (std::memcmp(chars, key.data(), key.size()) == 0) found = i + 1;  // the last one wins: read on
+  }
+  return found == 0 ? JsonView() : JsonView(doc_, found);
+}
+
+std::size_t JsonView::size() const {
+  std::size_t n = 0;
+  if (is_object())
+    for_each_member([&n](std::string_view, JsonView) { ++n; });
+  else
+    for_each_element([&n](JsonView) { ++n; });
+  return n;
+}
+
+}  // namespace mcp_sidecar::mcp
