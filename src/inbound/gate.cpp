@@ -200,50 +200,51 @@ asio::awaitable<void> Gate::handle(http::Request& req, http::Exchange& ex) {
 
   if (req.method() != bhttp::verb::post || req.body().empty()) co_return co_await forward(req, ex, state, req.body());
 
+  // The body is read in place and, unless something in it is refused, forwarded as it came.
   bool duplicate_keys = false;
-  auto parsed = mcp::parse_json(req.body(), duplicate_keys);
-  if (!parsed || (!parsed->is_object() && !parsed->is_array())) {
+  auto document = mcp::JsonDocument::parse(std::move(req.body()), &duplicate_keys);
+  const mcp::JsonView parsed = document ? document->root() : mcp::JsonView();
+  if (!parsed.is_object() && !parsed.is_array()) {
     co_await ex.respond(
         json_reply(400, mcp::make_error(nullptr, mcp::kParseError, "the body is not a JSON-RPC message"), version));
     co_return;
   }
-  const bool batch = parsed->is_array();
+  const bool batch = parsed.is_array();
+  std::vector<mcp::JsonView> messages;
+  if (batch)
+    parsed.for_each_element([&messages](mcp::JsonView m) { messages.push_back(m); });
+  else
+    messages.push_back(parsed);
   // Only JSON-RPC messages pass: servers read malformed ones their own way (the official SDK
   // takes an id of 3.0 for 3), so what the gate did not authorize could still run.
-  const auto valid = [](const json& m) { return mcp::classify(m) != mcp::MessageKind::invalid; };
-  if (batch ? parsed->empty() || !std::all_of(parsed->begin(), parsed->end(), valid) : !valid(*parsed)) {
+  const auto valid = [](mcp::JsonView m) { return mcp::classify(m) != mcp::MessageKind::invalid; };
+  if (messages.empty() || !std::all_of(messages.begin(), messages.end(), valid)) {
     co_await ex.respond(
         json_reply(400, mcp::make_error(nullptr, mcp::kInvalidRequest, "not a JSON-RPC message"), version));
     co_return;
   }
-  if (auto refusal = check_modern(req, *parsed)) {
+  if (auto refusal = check_modern(req, parsed)) {
     // The server never sees it: a header that names an allowed tool must not carry a call to
     // another one past the policy.
     metrics_.http_rejections_total.Add({{"listener", "inbound"}, {"reason", "header_mismatch"}}).Increment();
     warnings_.warn("mismatch:" + state.caller.identity, "header_mismatch",
                    {{"server", config_.name}, {"caller", state.caller.identity}, {"reason", refusal->message}});
-    const json id = parsed->is_object() && parsed->contains("id") ? (*parsed)["id"] : json();
+    const json id = parsed["id"].value();
     co_await ex.respond(json_reply(refusal->status, mcp::make_error(id, refusal->code, refusal->message), version));
     co_return;
   }
-  json messages = batch ? std::move(*parsed) : json::array();
-  if (!batch) messages.push_back(std::move(*parsed));
-  json forwarded = json::array();
+  std::vector<mcp::JsonView> forwarded;
   bool dropped = false;  // a denied notification: not forwarded, and nothing to answer
   const auto policy = policy_;
-  static const json kNone = json::object();
-  for (auto& m : messages) {
+  for (const mcp::JsonView m : messages) {
     const auto kind = mcp::classify(m);
     if (kind != mcp::MessageKind::request && kind != mcp::MessageKind::notification) {
-      forwarded.push_back(std::move(m));
+      forwarded.push_back(m);
       continue;
     }
-    const std::string method = m["method"];
-    const json& params = m.contains("params") && m["params"].is_object() ? m["params"] : kNone;
-    auto name_of = [&](const char* key) {
-      auto it = params.find(key);
-      return it != params.end() && it->is_string() ? it->get<std::string>() : std::string();
-    };
+    const std::string method(m["method"].str());
+    const mcp::JsonView params = m["params"];  // reads nothing when not an object
+    auto name_of = [&params](const char* key) { return std::string(params[key].str()); };
     std::optional<std::pair<Target, std::string>> target;
     if (method == "tools/call")
       target.emplace(Target::tool, name_of("name"));
@@ -256,23 +257,16 @@ asio::awaitable<void> Gate::handle(http::Request& req, http::Exchange& ex) {
     if (method == "tools/call" && kind == mcp::MessageKind::request) {
       // case_id: the header, else _meta, else the argument.
       std::string case_id(req[case_id_.header]);
-      auto arguments = params.find("arguments");
-      const json& args = arguments != params.end() && arguments->is_object() ? *arguments : kNone;
-      if (case_id.empty()) {
-        if (auto meta = params.find("_meta"); meta != params.end() && meta->is_object())
-          if (auto it = meta->find(case_id_.meta_key); it != meta->end() && it->is_string())
-            case_id = it->get<std::string>();
-      }
-      if (case_id.empty())
-        if (auto it = args.find(case_id_.argument); it != args.end() && it->is_string())
-          case_id = it->get<std::string>();
+      const mcp::JsonView args = params["arguments"];
+      if (case_id.empty()) case_id = params["_meta"][case_id_.meta_key].str();
+      if (case_id.empty()) case_id = args[case_id_.argument].str();
       recorder = std::make_unique<CallRecorder>(metrics_, calls_, "inbound", config_.name, "tools/call", target->second,
                                                 case_id);
       recorder->set_caller(state.caller.identity);
       recorder->set_tool_listed(listed_tools_.count(target->second) > 0);
       json logged = json::object();
       for (const auto& name : config_.log_arguments)
-        if (auto it = args.find(name); it != args.end()) logged[name] = *it;
+        if (const mcp::JsonView value = args[name]; !value.absent()) logged[name] = value.value();
       if (!logged.empty()) recorder->set_logged_arguments(std::move(logged));
       recorder->start();
     }
@@ -285,17 +279,17 @@ asio::awaitable<void> Gate::handle(http::Request& req, http::Exchange& ex) {
       if (kind == mcp::MessageKind::notification)
         dropped = true;
       else
-        state.denied.push_back(
-            rpc_error(m["id"], ErrorCode::forbidden, "forbidden: this caller may not use '" + target->second + "'"));
+        state.denied.push_back(rpc_error(m["id"].value(), ErrorCode::forbidden,
+                                         "forbidden: this caller may not use '" + target->second + "'"));
       continue;
     }
     if (kind == mcp::MessageKind::request) {
-      auto& entry = state.pending->entries[id_key(m["id"])];
+      auto& entry = state.pending->entries[id_key(m["id"].value())];
       entry.caller = state.caller.identity;
       if (method == "tools/list") entry.list = true;
       entry.call = std::move(recorder);
     }
-    forwarded.push_back(std::move(m));
+    forwarded.push_back(m);
   }
 
   if (duplicate_keys && !forwarded.empty()) {
@@ -325,20 +319,23 @@ asio::awaitable<void> Gate::handle(http::Request& req, http::Exchange& ex) {
     co_await ex.respond(json_reply(legacy ? 403 : 200, body, version));
     co_return;
   }
-  std::string body = refused ? dump_json(batch ? forwarded : forwarded[0]) : std::move(req.body());
+  std::string body;
+  if (!refused) {
+    body = std::move(*document).take_text();
+  } else {  // what passes of a batch, written again
+    json passed = json::array();
+    for (const mcp::JsonView m : forwarded) passed.push_back(m.value());
+    body = dump_json(batch ? passed : passed[0]);
+  }
   co_await forward(req, ex, state, std::move(body));
 }
 
-std::optional<mcp::Refusal> Gate::check_modern(const http::Request& req, const json& message) {
+std::optional<mcp::Refusal> Gate::check_modern(const http::Request& req, mcp::JsonView message) {
   // A 2026-07-28 request: the version header or the _meta field says so.
   const auto lookup = mcp::lookup_in(req);
   const auto header = lookup(mcp::kProtocolVersionHeader).value_or(std::string_view());
-  const json* meta = nullptr;
-  if (message.is_object() && message.contains("params") && message["params"].is_object() &&
-      message["params"].contains("_meta"))
-    meta = &message["params"]["_meta"];
   const bool modern = (!header.empty() && header >= mcp::kStatelessRevision) ||
-                      (meta && meta->is_object() && meta->contains(mcp::kMetaProtocolVersion));
+                      message["params"]["_meta"].contains(mcp::kMetaProtocolVersion);
   if (!modern) return std::nullopt;
   if (message.is_array()) return mcp::Refusal{400, mcp::kInvalidRequest, "batches are not part of revision 2026-07-28"};
   if (mcp::classify(message) != mcp::MessageKind::request) return std::nullopt;

@@ -15,6 +15,7 @@
 #include "http/server.hpp"
 #include "inbound/auth.hpp"
 #include "inbound/policy.hpp"
+#include "mcp/json_document.hpp"
 #include "mcp/modern.hpp"
 #include "telemetry/call_log.hpp"
 #include "telemetry/log.hpp"
@@ -64,7 +65,7 @@ class Gate {
   std::string process_event(const std::string& raw, Exchange& state);
   // The 2026-07-28 header rules (Mcp-Method, Mcp-Name, MCP-Protocol-Version agree with the
   // body), for modern requests only; nullopt when the request may pass.
-  static std::optional<mcp::Refusal> check_modern(const http::Request& req, const nlohmann::json& message);
+  static std::optional<mcp::Refusal> check_modern(const http::Request& req, mcp::JsonView message);
   void abandon(Exchange& state);
   void park_pending(Exchange& state);
   asio::awaitable<void> probe_loop();

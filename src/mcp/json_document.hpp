@@ -29,7 +29,10 @@ class JsonDocument {
                                            int max_depth = kMaxJsonDepth);
 
   JsonView root() const;
+  // The text as it came (a byte order mark before the value included).
   const std::string& text() const { return text_; }
+  // The text, taken out of the document: its views are no longer valid.
+  std::string take_text() && { return std::move(text_); }
 
   // One value, in the order the text has them: an array's elements follow it, an object's
   // members follow it as key (a string node) then value.

@@ -133,6 +133,11 @@ class Parser {
  public:
   explicit Parser(std::string_view text) : begin_(text.data()), p_(begin_), end_(text.data() + text.size()) {}
 
+  // nlohmann skips one UTF-8 byte order mark at the very start: so does the parser, if called first.
+  void skip_byte_order_mark() {
+    if (end_ - p_ >= 3 && std::memcmp(p_, "\xEF\xBB\xBF", 3) == 0) p_ += 3;
+  }
+
   // Whether an object read so far repeated a key.
   bool duplicate_keys() const { return duplicate_keys_; }
 
@@ -504,9 +509,8 @@ namespace {
 // The whole of `text` as one value read by `read` (Parser::value or Parser::tool_response).
 std::optional<json> parse_with(std::string_view text, int max_depth, bool (Parser::*read)(json&, int),
                                bool* duplicate_keys = nullptr) {
-  // nlohmann skips one UTF-8 byte order mark at the very start.
-  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
   Parser parser(text);
+  parser.skip_byte_order_mark();
   json value;
   if (!(parser.*read)(value, max_depth) || !parser.at_end(max_depth)) return std::nullopt;
   if (duplicate_keys) *duplicate_keys = parser.duplicate_keys();
@@ -529,9 +533,8 @@ std::optional<JsonDocument> JsonDocument::parse(std::string text, bool* duplicat
   JsonDocument doc;
   doc.text_ = std::move(text);
   doc.max_depth_ = max_depth;
-  // As parse_json: one byte order mark at the very start is skipped (here, taken out).
-  if (doc.text_.starts_with("\xEF\xBB\xBF")) doc.text_.erase(0, 3);
   Parser parser(doc.text_);
+  parser.skip_byte_order_mark();
   parser.find_duplicates(duplicate_keys != nullptr);
   // About one node per 8 bytes of a usual message: one allocation for most.
   doc.nodes_.reserve(std::min<std::size_t>(doc.text_.size() / 8 + 8, 1024));

@@ -93,7 +93,8 @@ TEST(JsonDocument, TakesWhatParseJsonTakesAroundTheValue) {
   const auto bom = read("\xEF\xBB\xBF{\"a\":1}");
   EXPECT_EQ(bom.root()["a"].text(), "1");
   EXPECT_EQ(bom.root().text(), R"({"a":1})");
-  const auto nul = read("[1]\0garbage"s);  // a NUL ends the input, as for parse_json
+  EXPECT_EQ(bom.text(), "\xEF\xBB\xBF{\"a\":1}");  // the document keeps the text as it came
+  const auto nul = read("[1]\0garbage"s);          // a NUL ends the input, as for parse_json
   EXPECT_EQ(nul.root().text(), "[1]");
   EXPECT_EQ(nul.root().value(), json::parse("[1]"));
 }
