@@ -33,7 +33,7 @@ std::string_view host_of(std::string_view h) {
 bool is_local_host(std::string_view host_header, const std::vector<std::string>& allowed) {
   auto host = host_of(host_header);
   if (host.empty()) return false;
-  if (iequals(host, "localhost") || ends_with_icase(host, ".localhost")) return true;
+  if (host == "127.0.0.1" || iequals(host, "localhost") || ends_with_icase(host, ".localhost")) return true;
   boost::system::error_code ec;
   auto address = boost::asio::ip::make_address(std::string(host), ec);
   if (!ec && address.is_loopback()) return true;

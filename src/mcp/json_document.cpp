@@ -33,7 +33,8 @@ JsonView JsonView::operator[](std::string_view key) const {
     const auto& name = nodes[i];
     if (name.string_size != key.size()) continue;
     const char* chars = (name.unescaped ? doc_->unescaped_ : doc_->text_).data() + name.string_begin;
-    if (std::memcmp(chars, key.data(), key.size()) == 0) found = i + 1;  // the last one wins: read on
+    if (key.empty() || (chars[0] == key[0] && std::memcmp(chars, key.data(), key.size()) == 0))
+      found = i + 1;  // the last one wins: read on
   }
   return found == 0 ? JsonView() : JsonView(doc_, found);
 }

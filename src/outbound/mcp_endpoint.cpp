@@ -876,7 +876,7 @@ asio::awaitable<Answer> McpEndpoint::call_tool(Caller& caller, Upstream& upstrea
     co_return Answer{
         200, mcp::make_error(id, mcp::kInvalidParams, "tools/call needs a name and an arguments object"), {}};
   const std::string tool(params["name"].str());
-  const json arguments = given.is_object() ? given.value() : json::object();
+  json arguments = given.is_object() ? given.value() : json::object();
   const View meta = params["_meta"];
 
   CallRecorder rec(metrics_, calls_, "outbound", upstream.name(), "tools/call", tool, "");
@@ -934,7 +934,10 @@ asio::awaitable<Answer> McpEndpoint::call_tool(Caller& caller, Upstream& upstrea
     const json progress_token = meta["progressToken"].value();
     result = co_await start_parked(caller, upstream, tool, arguments, case_id.value(), deadline, progress_token);
   } else {
-    result = co_await upstream.call_tool(tool, arguments, case_id.value(), deadline, extras);
+    // Only a session client's call is made again (below), with the same arguments. (Chosen
+    // before the call: g++ 12 frees a temporary made in a conditional there twice.)
+    json sent = caller.session ? arguments : std::move(arguments);
+    result = co_await upstream.call_tool(tool, std::move(sent), case_id.value(), deadline, extras);
   }
   for (int round = 0; result && caller.session && input_required(result.value()); ++round) {
     // A 2026-07-28 upstream asks its input of a session client as server requests.
