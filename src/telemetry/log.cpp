@@ -1,5 +1,6 @@
 #include "telemetry/log.hpp"
 
+#include "core/json_scan.hpp"
 #include "core/json_write.hpp"
 
 #include <spdlog/sinks/stdout_sinks.h>
@@ -152,8 +153,26 @@ void Line::key(std::string_view k) {
 
 Line& Line::str(std::string_view k, std::string_view value) {
   if (!enabled_) return *this;
-  key(k);
-  append_json_string(text_, value, JsonErrors::replace);
+  const auto plain = [](std::string_view s) {
+    return skip_json_plain(s.data(), s.data() + s.size()) == s.data() + s.size();
+  };
+  if (!plain(k) || !plain(value)) {
+    key(k);
+    append_json_string(text_, value, JsonErrors::replace);
+    return *this;
+  }
+  // Nothing to escape (the usual case): `,"key":"value"` in one piece.
+  const std::size_t at = text_.size();
+  text_.resize(at + k.size() + value.size() + 6);
+  char* p = text_.data() + at;
+  *p++ = ',';
+  *p++ = '"';
+  p = std::copy(k.begin(), k.end(), p);
+  *p++ = '"';
+  *p++ = ':';
+  *p++ = '"';
+  p = std::copy(value.begin(), value.end(), p);
+  *p = '"';
   return *this;
 }
 
