@@ -594,7 +594,10 @@ function report() {
   if (smoke) checkFigures();
   if (!smoke) {
     fs.mkdirSync(opts.out, { recursive: true });
-    const stem = path.join(opts.out, `${results.machine.date.slice(0, 10)}-${results.machine.git}`);
+    // A second run of the same code the same day is kept beside the first (-2, -3, ...).
+    const base = path.join(opts.out, `${results.machine.date.slice(0, 10)}-${results.machine.git}`);
+    let stem = base;
+    for (let n = 2; fs.existsSync(`${stem}.md`) || fs.existsSync(`${stem}.json`); n++) stem = `${base}-${n}`;
     fs.writeFileSync(`${stem}.json`, JSON.stringify(results, null, 2) + '\n');
     fs.writeFileSync(`${stem}.md`, text + '\n');
     console.error(`bench: results in ${stem}.{md,json}`);
