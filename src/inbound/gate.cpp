@@ -447,14 +447,19 @@ asio::awaitable<void> Gate::forward(http::Request& req, http::Exchange& ex, Exch
       res.insert(field.name_string(), field.value());
   res.body() = std::move(parser.get().body());
   if (json_body && (!state.pending->entries.empty() || !state.denied.empty())) {
-    if (auto message = mcp::parse_json(res.body())) {
-      bool changed = on_response(*message, state);
-      if (!state.denied.empty()) {  // a batch: its denied elements answered alongside
-        if (!message->is_array()) *message = json::array({*message});
-        for (auto& d : state.denied) message->push_back(std::move(d));
-        changed = true;
+    // Read in place (a copy: the body goes on as it came unless something in it changes).
+    if (auto document = mcp::JsonDocument::parse(res.body())) {
+      const auto lists = settle(document->root(), state);
+      if (!lists.empty() || !state.denied.empty()) {
+        json message = document->root().value();
+        bool changed = filter_lists(message, lists);
+        if (!state.denied.empty()) {  // a batch: its denied elements answered alongside
+          if (!message.is_array()) message = json::array({message});
+          for (auto& d : state.denied) message.push_back(std::move(d));
+          changed = true;
+        }
+        if (changed) res.body() = message.dump();
       }
-      if (changed) res.body() = message->dump();
     }
   }
   // Calls whose answer did not come (a 4xx/5xx without a JSON-RPC body) end here.
@@ -534,46 +539,62 @@ std::string Gate::process_event(const std::string& raw, Exchange& state) {
     return raw;
   }
   if (state.pending->entries.empty() && (state.session.empty() || !parked_.count(state.session))) return raw;
-  auto message = mcp::parse_json(data);
-  if (!message) return raw;
-  if (!on_response(*message, state)) return raw;
-  return mcp::rewrite_event(raw, message->dump());
+  auto document = mcp::JsonDocument::parse(std::move(data));
+  if (!document) return raw;
+  const auto lists = settle(document->root(), state);
+  if (lists.empty()) return raw;
+  json message = document->root().value();
+  if (!filter_lists(message, lists)) return raw;
+  return mcp::rewrite_event(raw, message.dump());
 }
 
-bool Gate::on_response(json& message, Exchange& state) {
+std::map<std::string, std::string> Gate::settle(mcp::JsonView message, Exchange& state) {
+  std::map<std::string, std::string> lists;
+  auto one = [&](mcp::JsonView m) {
+    const auto kind = mcp::classify(m);
+    if (kind != mcp::MessageKind::result && kind != mcp::MessageKind::error) return;
+    std::string key = id_key(m["id"].value());
+    Pending::Entry entry;
+    if (auto it = state.pending->entries.find(key); it != state.pending->entries.end()) {
+      entry = std::move(it->second);
+      state.pending->entries.erase(it);
+    } else if (auto parked = parked_.find(state.session); !state.session.empty() && parked != parked_.end()) {
+      auto pit = parked->second->entries.find(key);
+      if (pit == parked->second->entries.end()) return;
+      entry = std::move(pit->second);
+      parked->second->entries.erase(pit);
+      if (parked->second->entries.empty()) parked_.erase(parked);
+    } else {
+      return;
+    }
+    if (entry.call) {
+      const char* outcome = "ok";
+      const char* error = "";
+      if (kind == mcp::MessageKind::error)
+        outcome = "rpc_error", error = "upstream_error";
+      else if (m["result"]["isError"].type() == json::value_t::boolean && m["result"]["isError"].text() == "true")
+        outcome = "tool_error";
+      entry.call->finish(outcome, error);
+    } else if (entry.list && kind == mcp::MessageKind::result) {
+      lists.emplace(std::move(key), std::move(entry.caller));
+    }
+  };
+  if (message.is_array())
+    message.for_each_element(one);
+  else
+    one(message);
+  return lists;
+}
+
+bool Gate::filter_lists(json& message, const std::map<std::string, std::string>& callers) {
   if (message.is_array()) {
     bool changed = false;
-    for (auto& m : message) changed = on_response(m, state) || changed;
+    for (auto& m : message) changed = filter_lists(m, callers) || changed;
     return changed;
   }
-  auto kind = mcp::classify(message);
-  if (kind != mcp::MessageKind::result && kind != mcp::MessageKind::error) return false;
-  const std::string key = id_key(message["id"]);
-  Pending::Entry entry;
-  if (auto it = state.pending->entries.find(key); it != state.pending->entries.end()) {
-    entry = std::move(it->second);
-    state.pending->entries.erase(it);
-  } else if (auto parked = parked_.find(state.session); !state.session.empty() && parked != parked_.end()) {
-    auto pit = parked->second->entries.find(key);
-    if (pit == parked->second->entries.end()) return false;
-    entry = std::move(pit->second);
-    parked->second->entries.erase(pit);
-    if (parked->second->entries.empty()) parked_.erase(parked);
-  } else {
-    return false;
-  }
-
-  if (entry.call) {
-    const char* outcome = "ok";
-    const char* error = "";
-    if (kind == mcp::MessageKind::error)
-      outcome = "rpc_error", error = "upstream_error";
-    else if (const auto& r = message["result"]; r.is_object() && r.contains("isError") && r["isError"] == true)
-      outcome = "tool_error";
-    entry.call->finish(outcome, error);
-    return false;
-  }
-  if (!entry.list || kind != mcp::MessageKind::result) return false;
+  if (!message.is_object() || !message.contains("id") || !message.contains("result")) return false;
+  auto caller = callers.find(id_key(message["id"]));
+  if (caller == callers.end()) return false;
   auto& result = message["result"];
   if (!result.is_object() || !result.contains("tools") || !result["tools"].is_array()) return false;
   json kept = json::array();
@@ -582,7 +603,7 @@ bool Gate::on_response(json& message, Exchange& state) {
     if (!tool.is_object() || !tool.contains("name") || !tool["name"].is_string()) continue;
     const std::string name = tool["name"];
     if (listed_tools_.size() < 1000) listed_tools_.insert(name);
-    if (policy->allows(entry.caller, Target::tool, name)) kept.push_back(std::move(tool));
+    if (policy->allows(caller->second, Target::tool, name)) kept.push_back(std::move(tool));
   }
   const bool changed = kept.size() != result["tools"].size();
   result["tools"] = std::move(kept);

@@ -60,8 +60,12 @@ class Gate {
   asio::awaitable<void> forward(http::Request& req, http::Exchange& ex, Exchange& state, std::string body);
   asio::awaitable<void> stream_events(http::Exchange& ex, http::ClientConnection& conn, http::ResponseParser& parser,
                                       Exchange& state);
-  // Rewrites (tools/list) and accounts (tools/call) one JSON-RPC message; true if it changed.
-  bool on_response(nlohmann::json& message, Exchange& state);
+  // The server's answers in `message` (one message or a batch), read in place: ends the calls
+  // they answer (tools/call is accounted) and returns the callers of the tools/list results
+  // among them, by id (id_key), whose tool lists the policy filters.
+  std::map<std::string, std::string> settle(mcp::JsonView message, Exchange& state);
+  // Filters the tools/list results of `message` for `callers` (settle's); true if it changed.
+  bool filter_lists(nlohmann::json& message, const std::map<std::string, std::string>& callers);
   std::string process_event(const std::string& raw, Exchange& state);
   // The 2026-07-28 header rules (Mcp-Method, Mcp-Name, MCP-Protocol-Version agree with the
   // body), for modern requests only; nullopt when the request may pass.
