@@ -5,6 +5,7 @@
 
 #include <array>
 #include <bit>
+#include <string_view>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -38,6 +39,11 @@ inline const char* skip_json_plain(const char* p, const char* end) {
 #endif
   while (p != end && kJsonPlain[static_cast<unsigned char>(*p)]) ++p;
   return p;
+}
+
+// Whether `s` goes into a JSON string as it is: no byte of it needs escaping or checking.
+inline bool is_json_plain(std::string_view s) {
+  return skip_json_plain(s.data(), s.data() + s.size()) == s.data() + s.size();
 }
 
 }  // namespace mcp_sidecar

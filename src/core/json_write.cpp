@@ -12,11 +12,6 @@ namespace {
 
 using json = nlohmann::json;
 
-// A string nlohmann writes as it is, between quotes. With ensure_ascii off it escapes control
-// characters, '"' and '\\', and checks every byte from 0x80 as UTF-8 (refusing or replacing
-// what is invalid): a string with any of those is left to nlohmann whole.
-bool verbatim(std::string_view s) { return skip_json_plain(s.data(), s.data() + s.size()) == s.data() + s.size(); }
-
 template <typename Integer>
 void append_integer(std::string& out, Integer n) {
   char digits[24];
@@ -40,7 +35,10 @@ std::string_view json_text(const json& value) {
 }
 
 void append_json_string(std::string& out, std::string_view s, JsonErrors errors) {
-  if (!verbatim(s)) {
+  // nlohmann writes a plain string as it is, between quotes. With ensure_ascii off it escapes
+  // control characters, '"' and '\\', and checks every byte from 0x80 as UTF-8 (refusing or
+  // replacing what is invalid): a string with any of those is left to nlohmann whole.
+  if (!is_json_plain(s)) {
     out += json(s).dump(-1, ' ', false, errors);
     return;
   }

@@ -572,7 +572,8 @@ std::map<std::string, std::string> Gate::settle(mcp::JsonView message, Exchange&
       const char* error = "";
       if (kind == mcp::MessageKind::error)
         outcome = "rpc_error", error = "upstream_error";
-      else if (m["result"]["isError"].type() == json::value_t::boolean && m["result"]["isError"].text() == "true")
+      else if (const mcp::JsonView is_error = m["result"]["isError"];
+               is_error.type() == json::value_t::boolean && is_error.text() == "true")
         outcome = "tool_error";
       entry.call->finish(outcome, error);
     } else if (entry.list && kind == mcp::MessageKind::result) {

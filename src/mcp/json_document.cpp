@@ -5,12 +5,7 @@
 
 namespace mcp_sidecar::mcp {
 
-std::string_view JsonView::str() const {
-  if (!is_string()) return {};
-  const auto& n = node();
-  const std::string& base = n.unescaped ? doc_->unescaped_ : doc_->text_;
-  return std::string_view(base).substr(n.string_begin, n.string_size);
-}
+std::string_view JsonView::str() const { return is_string() ? doc_->string_of(node()) : std::string_view(); }
 
 std::string_view JsonView::text() const {
   if (absent()) return {};
@@ -30,10 +25,9 @@ JsonView JsonView::operator[](std::string_view key) const {
   const auto& nodes = doc_->nodes_;
   std::uint32_t found = 0;
   for (std::uint32_t i = index_ + 1, end = nodes[index_].next; i < end; i = nodes[i + 1].next) {
-    const auto& name = nodes[i];
-    if (name.string_size != key.size()) continue;
-    const char* chars = (name.unescaped ? doc_->unescaped_ : doc_->text_).data() + name.string_begin;
-    if (key.empty() || (chars[0] == key[0] && std::memcmp(chars, key.data(), key.size()) == 0))
+    if (nodes[i].string_size != key.size()) continue;
+    const std::string_view name = doc_->string_of(nodes[i]);
+    if (key.empty() || (name[0] == key[0] && std::memcmp(name.data(), key.data(), key.size()) == 0))
       found = i + 1;  // the last one wins: read on
   }
   return found == 0 ? JsonView() : JsonView(doc_, found);

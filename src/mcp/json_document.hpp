@@ -48,6 +48,11 @@ class JsonDocument {
 
  private:
   friend class JsonView;
+  // A string node's content, unescaped.
+  std::string_view string_of(const Node& n) const {
+    return std::string_view(n.unescaped ? unescaped_ : text_).substr(n.string_begin, n.string_size);
+  }
+
   std::string text_;
   std::string unescaped_;  // the strings that had escapes, one after the other
   std::vector<Node> nodes_;

@@ -870,12 +870,13 @@ template <class View>
 asio::awaitable<Answer> McpEndpoint::call_tool(Caller& caller, Upstream& upstream, View message) {
   const json id = message["id"].value();
   const View params = message["params"];
+  const View name = params["name"];
   const View given = params["arguments"];
   const auto deadline = upstream.call_deadline();
-  if (!params["name"].is_string() || (!given.absent() && !given.is_object()))
+  if (!name.is_string() || (!given.absent() && !given.is_object()))
     co_return Answer{
         200, mcp::make_error(id, mcp::kInvalidParams, "tools/call needs a name and an arguments object"), {}};
-  const std::string tool(params["name"].str());
+  const std::string tool(name.str());
   json arguments = given.is_object() ? given.value() : json::object();
   const View meta = params["_meta"];
 

@@ -153,10 +153,7 @@ void Line::key(std::string_view k) {
 
 Line& Line::str(std::string_view k, std::string_view value) {
   if (!enabled_) return *this;
-  const auto plain = [](std::string_view s) {
-    return skip_json_plain(s.data(), s.data() + s.size()) == s.data() + s.size();
-  };
-  if (!plain(k) || !plain(value)) {
+  if (!is_json_plain(k) || !is_json_plain(value)) {
     key(k);
     append_json_string(text_, value, JsonErrors::replace);
     return *this;
