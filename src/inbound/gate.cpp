@@ -117,6 +117,9 @@ struct Gate::Exchange {
   std::shared_ptr<bool> client_gone;  // set once the client left a stream being forwarded
   std::shared_ptr<Pending> pending = std::make_shared<Pending>();
   std::vector<json> denied;  // JSON-RPC errors for denied batch elements, sent with the answer
+  // Calls the answer being forwarded ends (settle): recorded once it is written, so that the
+  // client does not wait for their log lines and metrics.
+  std::vector<std::unique_ptr<CallRecorder>> answered;
 };
 
 Gate::Gate(asio::any_io_executor ex, const config::InboundConfig& config, const config::CaseIdConfig& case_id,
@@ -466,6 +469,7 @@ asio::awaitable<void> Gate::forward(http::Request& req, http::Exchange& ex, Exch
   for (auto& [id, entry] : state.pending->entries)
     if (entry.call) entry.call->finish(status >= 500 ? "unavailable" : "rpc_error", "http_" + std::to_string(status));
   co_await ex.respond(std::move(res));
+  state.answered.clear();
 }
 
 asio::awaitable<void> Gate::stream_events(http::Exchange& ex, http::ClientConnection& conn,
@@ -488,7 +492,9 @@ asio::awaitable<void> Gate::stream_events(http::Exchange& ex, http::ClientConnec
       chunk.clear();
       for (const auto& raw : events) {
         auto out = process_event(raw, state);
-        if (!co_await ex.write_chunk(out)) {
+        const bool written = co_await ex.write_chunk(out);
+        state.answered.clear();
+        if (!written) {
           client_gone = true;
           break;
         }
@@ -575,7 +581,8 @@ std::map<std::string, std::string> Gate::settle(mcp::JsonView message, Exchange&
       else if (const mcp::JsonView is_error = m["result"]["isError"];
                is_error.type() == json::value_t::boolean && is_error.text() == "true")
         outcome = "tool_error";
-      entry.call->finish(outcome, error);
+      entry.call->end(outcome, error);
+      state.answered.push_back(std::move(entry.call));
     } else if (entry.list && kind == mcp::MessageKind::result) {
       lists.emplace(std::move(key), std::move(entry.caller));
     }

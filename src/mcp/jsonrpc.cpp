@@ -99,6 +99,18 @@ json make_result(json id, json result) {
   return m;
 }
 
+json result_message(const json& id, const json& result) {
+  // The members in the order nlohmann's std::map keeps them: id, jsonrpc, result.
+  std::string text;
+  text.reserve(kJsonTextReserve);
+  text = R"({"id":)";
+  append_json(text, id, JsonErrors::replace);
+  text += R"(,"jsonrpc":"2.0","result":)";
+  append_json(text, result, JsonErrors::replace);
+  text += '}';
+  return json_text_value(text);
+}
+
 json make_error(json id, int code, std::string_view message, json data) {
   json error(json::value_t::object);
   auto& members = error.get_ref<json::object_t&>();

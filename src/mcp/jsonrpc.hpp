@@ -47,6 +47,10 @@ const char* capability_for(std::string_view method);
 bool answers_server_requests(const json& capabilities);
 json make_notification(std::string_view method, json params);
 json make_result(json id, json result);
+// make_result(id, result) already written: a json_text_value (core/json_write.hpp) of its
+// dump(), byte for byte (invalid UTF-8 replaced, as JsonErrors::replace writes it), for an answer
+// that is only written out. Saves building the envelope and copying `result` into it.
+json result_message(const json& id, const json& result);
 json make_error(json id, int code, std::string_view message, json data = nullptr);
 
 }  // namespace mcp_sidecar::mcp

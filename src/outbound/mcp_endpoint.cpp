@@ -880,10 +880,11 @@ asio::awaitable<Answer> McpEndpoint::call_tool(Caller& caller, Upstream& upstrea
   json arguments = given.is_object() ? given.value() : json::object();
   const View meta = params["_meta"];
 
-  CallRecorder rec(metrics_, calls_, "outbound", upstream.name(), "tools/call", tool, "");
+  // On the heap: a successful call is recorded once its answer is out (Answer::call).
+  auto rec = std::make_unique<CallRecorder>(metrics_, calls_, "outbound", upstream.name(), "tools/call", tool, "");
   auto fail = [&](const Error& e, std::string_view case_id = {}) {
-    rec.set_tool_listed(upstream.lists_tool(tool));
-    rec.finish(outcome_label(e.code), code_name(e.code));
+    rec->set_tool_listed(upstream.lists_tool(tool));
+    rec->finish(outcome_label(e.code), code_name(e.code));
     Answer a = e.code == ErrorCode::unknown_tool
                    ? Answer{200, mcp::make_error(id, mcp::kInvalidParams, "Unknown tool: " + tool), {}}
                    : failure(caller, id, e);
@@ -898,7 +899,7 @@ asio::awaitable<Answer> McpEndpoint::call_tool(Caller& caller, Upstream& upstrea
   if (const auto* info = catalog.value()->find(tool); info && caller.modern()) {
     const mcp::HeaderLookup header = mcp::lookup_in(caller.req);
     if (auto refusal = mcp::check_param_headers(info->header_params, arguments, header)) {
-      rec.finish("rejected", "header_mismatch");
+      rec->finish("rejected", "header_mismatch");
       co_return Answer{refusal->status, mcp::make_error(id, refusal->code, refusal->message), {}};
     }
   }
@@ -914,8 +915,8 @@ asio::awaitable<Answer> McpEndpoint::call_tool(Caller& caller, Upstream& upstrea
   }
   auto case_id = mcp::resolve_case_id(case_header, arguments, config_.case_id.argument, random64_);
   if (!case_id) co_return fail(case_id.error());
-  rec.set_case_id(case_id.value());
-  rec.start();
+  rec->set_case_id(case_id.value());
+  rec->start();
   caller.relay->set_header(config_.case_id.header, case_id.value());
 
   Upstream::CallExtras extras;
@@ -954,19 +955,19 @@ asio::awaitable<Answer> McpEndpoint::call_tool(Caller& caller, Upstream& upstrea
     extras.retry = std::move(responses).value();
     result = co_await upstream.call_tool(tool, arguments, case_id.value(), deadline, extras);
   }
-  rec.set_tool_listed(upstream.lists_tool(tool));
+  rec->set_tool_listed(upstream.lists_tool(tool));
   if (!result) co_return fail(result.error(), case_id.value());
 
   json& r = result.value();
   const bool asks_input = input_required(r);
   const bool tool_error = r.contains("isError") && r["isError"] == true;
-  rec.finish(asks_input ? "input_required" : tool_error ? "tool_error" : "ok");
+  rec->end(asks_input ? "input_required" : tool_error ? "tool_error" : "ok");
   if (caller.modern()) {
     if (!r.contains("resultType")) r["resultType"] = "complete";  // an upstream of an earlier revision
   } else {
     for (const char* key : {"resultType", "ttlMs", "cacheScope"}) r.erase(key);
   }
-  Answer a{200, mcp::make_result(id, std::move(r)), {}};
+  Answer a{200, mcp::result_message(id, r), {}, std::move(rec)};
   a.headers.emplace_back(config_.case_id.header, case_id.value());
   co_return a;
 }

@@ -45,9 +45,10 @@ asio::awaitable<void> Relay::pump(std::shared_ptr<Relay> relay) {
     // Woken by push() or by the answer; the work's own deadline bounds this wait.
     co_await relay->wake_.wait_until(Clock::now() + std::chrono::hours(1));
   }
-  const Answer& answer = *relay->answer_;
+  Answer& answer = *relay->answer_;
   if (client_here && !answer.message.is_null()) co_await ex.write_chunk(mcp::message_event(answer.message));
   co_await ex.end_stream();
+  answer.call.reset();  // recorded now that it is answered
 }
 
 asio::awaitable<void> Relay::run(std::shared_ptr<Relay> relay, http::Exchange& ex, unsigned version,
@@ -73,6 +74,7 @@ asio::awaitable<void> Relay::run(std::shared_ptr<Relay> relay, http::Exchange& e
   const std::string body = a.message.is_null() ? std::string() : dump_json(a.message, JsonErrors::replace);
   mcp::dispose(a.message);  // written out: its bytes are all the client needs
   co_await ex.respond(a.status, "application/json", body, a.headers);
+  a.call.reset();  // recorded now that it is answered
 }
 
 }  // namespace mcp_sidecar::outbound

@@ -7,6 +7,7 @@
 
 #include "core/async.hpp"
 #include "http/server.hpp"
+#include "telemetry/call_recorder.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -25,6 +26,8 @@ struct Answer {
   unsigned status = 200;
   nlohmann::json message;
   http::Exchange::Fields headers;
+  // The call it answers, ended (CallRecorder::end) and recorded once the answer is written.
+  std::unique_ptr<CallRecorder> call;
 };
 
 class Relay : public std::enable_shared_from_this<Relay> {

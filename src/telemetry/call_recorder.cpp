@@ -17,6 +17,14 @@ CallRecorder::CallRecorder(Metrics& metrics, CallLog& calls, std::string directi
           .count();
 }
 
+CallRecorder::~CallRecorder() {
+  if (!ended_ || recorded_) return;
+  try {
+    record();
+  } catch (...) {  // out of memory: the call goes unrecorded rather than the sidecar down
+  }
+}
+
 // The fields call_start and call_end share.
 void CallRecorder::identify(log::Line& line) const {
   line.str("case_id", record_.case_id).str("direction", record_.direction).str("server", record_.server);
@@ -34,14 +42,19 @@ void CallRecorder::start() {
   line.write();
 }
 
-void CallRecorder::finish(std::string_view outcome, std::string_view error) {
-  if (finished_) return;
-  finished_ = true;
-  auto elapsed = std::chrono::steady_clock::now() - started_;
-  double seconds = std::chrono::duration<double>(elapsed).count();
-  record_.duration_ms = seconds * 1000.0;
+void CallRecorder::end(std::string_view outcome, std::string_view error) {
+  if (ended_) return;
+  ended_ = true;
+  elapsed_ = std::chrono::steady_clock::now() - started_;
   record_.outcome = std::string(outcome);
   record_.error = std::string(error);
+}
+
+void CallRecorder::record() {
+  if (!ended_ || recorded_) return;
+  recorded_ = true;
+  double seconds = std::chrono::duration<double>(elapsed_).count();
+  record_.duration_ms = seconds * 1000.0;
 
   std::string_view tool_label;  // "" without a tool, "other" for a tool the upstream did not list
   if (!record_.tool.empty()) tool_label = tool_listed_ ? std::string_view(record_.tool) : std::string_view("other");
@@ -67,7 +80,7 @@ void CallRecorder::finish(std::string_view outcome, std::string_view error) {
       identify(line);
     else
       line.members(identity_);
-    line.str("outcome", record_.outcome).millis("duration_ms", elapsed);
+    line.str("outcome", record_.outcome).millis("duration_ms", elapsed_);
     if (!record_.error.empty()) line.str("error", record_.error);
     line.write();
   }

@@ -1,6 +1,10 @@
 // Accounts for one call in one place, whichever role and API carried it: a start log line, then
 // on finish() an end log line, the calls/duration metrics and a /debug/calls record. The tool
 // label is the tool's name only when the upstream listed it, else "other".
+//
+// A call whose answer is still to be written can be ended (end(): its outcome and duration
+// fixed) and recorded later, when the recorder is destroyed: the client does not wait for the
+// line and the metrics, which describe the call as it ended.
 #pragma once
 
 #include "telemetry/call_log.hpp"
@@ -18,6 +22,7 @@ class CallRecorder {
                std::string tool, std::string case_id);
   CallRecorder(const CallRecorder&) = delete;
   CallRecorder& operator=(const CallRecorder&) = delete;
+  ~CallRecorder();  // records an ended call not yet recorded
 
   void set_case_id(std::string case_id) {
     record_.case_id = std::move(case_id);
@@ -34,10 +39,17 @@ class CallRecorder {
   // Logs call_start (call once the case id is known).
   void start();
   // Logs call_end and records metrics; `error` is the error code name when not ok.
-  void finish(std::string_view outcome, std::string_view error = {});
+  void finish(std::string_view outcome, std::string_view error = {}) {
+    end(outcome, error);
+    record();
+  }
+  // Fixes the outcome and the duration; call_end and the metrics follow when the recorder is
+  // destroyed (or finish() is called). Only the first end() counts.
+  void end(std::string_view outcome, std::string_view error = {});
 
  private:
   void identify(log::Line& line) const;
+  void record();
 
   Metrics& metrics_;
   CallLog& calls_;
@@ -45,8 +57,10 @@ class CallRecorder {
   bool tool_listed_ = false;
   nlohmann::json logged_arguments_;
   std::string identity_;  // identify()'s members as call_start wrote them, for call_end
-  bool finished_ = false;
+  bool ended_ = false;
+  bool recorded_ = false;
   std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::duration elapsed_{};
 };
 
 }  // namespace mcp_sidecar
