@@ -9,6 +9,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace mcp_sidecar::http {
 
@@ -41,5 +42,11 @@ class RequestParser final : public FlatParser<true, Request> {
                        error_code& ec) override;
   void on_response_impl(int, string_view, int, error_code&) override {}
 };
+
+// The segments of an origin-form target whose path holds plain characters only (no percent
+// escape) and which has no query, appended to `segments`: what Boost.URL's segments() gives for
+// it, split where it lies, without parsing the URL. False (and `segments` unchanged) for any
+// other target, which is for Boost.URL to parse.
+bool plain_path_segments(std::string_view target, std::vector<std::string>& segments);
 
 }  // namespace mcp_sidecar::http

@@ -1,11 +1,16 @@
 #include "outbound/api.hpp"
 
 #include "http/host_check.hpp"
+#include "http/request.hpp"
 #include "mcp/case_id.hpp"
 #include "mcp/json_parse.hpp"
 #include "telemetry/call_recorder.hpp"
 
 #include <boost/url/parse.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace mcp_sidecar::outbound {
 
@@ -43,10 +48,14 @@ asio::awaitable<void> Api::handle(http::Request& req, http::Exchange& ex) {
   if (auto origin = req[bhttp::field::origin]; !origin.empty() && !http::is_local_origin(origin, config_.allowed_hosts))
     return respond_error(ex, make_error(ErrorCode::forbidden, "cross-origin requests are refused"), version);
 
-  auto target = boost::urls::parse_origin_form(req.target());
-  if (!target) return respond_error(ex, make_error(ErrorCode::bad_request, "malformed request target"), version);
   std::vector<std::string> seg;
-  for (auto s : target->segments()) seg.push_back(s);
+  std::optional<boost::urls::url_view> parsed;  // a target with a query or escapes
+  if (!http::plain_path_segments(req.target(), seg)) {
+    auto target = boost::urls::parse_origin_form(req.target());
+    if (!target) return respond_error(ex, make_error(ErrorCode::bad_request, "malformed request target"), version);
+    parsed = *target;
+    for (auto s : parsed->segments()) seg.push_back(s);
+  }
 
   const auto method = req.method();
   auto not_allowed = [&]() {
@@ -60,7 +69,9 @@ asio::awaitable<void> Api::handle(http::Request& req, http::Exchange& ex) {
     if (seg[2] == "sse") return mcp_.handle_legacy_stream(req, ex, *it->second);
     if (seg[2] == "messages") {
       std::string session_id;
-      if (auto p = target->params().find("sessionId"); p != target->params().end()) session_id = (*p).value;
+      if (parsed) {  // a target without a query is plain
+        if (auto p = parsed->params().find("sessionId"); p != parsed->params().end()) session_id = (*p).value;
+      }
       return mcp_.handle_legacy_post(req, ex, *it->second, std::move(session_id));
     }
   }

@@ -1,5 +1,7 @@
 #include "http/request.hpp"
 
+#include <boost/url/parse.hpp>
+
 #include <gtest/gtest.h>
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/error.hpp>
@@ -92,6 +94,49 @@ TEST(Request, MovedRequestKeepsItsFields) {
   EXPECT_EQ(built.method_string(), "DELETE");
   EXPECT_EQ(built["mcp-session-id"], "s1");
   EXPECT_TRUE(built.keep_alive());
+}
+
+// The router's shortcut gives Boost.URL's segments for every target it takes, and leaves the
+// others (escapes, queries, fragments, bytes a path may not hold, relative forms) to Boost.URL.
+TEST(Request, PlainPathSegmentsAreBoostUrlsSegments) {
+  for (std::string_view target : {"/",
+                                  "/mcp/stub",
+                                  "/mcp/stub/",
+                                  "//mcp",
+                                  "/mcp//x",
+                                  "/v1/servers/kyc/tools/check_name/retry",
+                                  "/a/./b/../c",
+                                  "/a:b@c/!$&'()*+,;=-._~",
+                                  "/mcp/stub?x=1",
+                                  "/mcp/st%75b",
+                                  "/mcp#f",
+                                  "/mcp/stub/messages?sessionId=s1",
+                                  "",
+                                  "mcp",
+                                  "*",
+                                  "/a b",
+                                  "/a\"b",
+                                  "/é",
+                                  "/a[b]",
+                                  "/a{b}",
+                                  "/a|b",
+                                  "/a^b",
+                                  "/a`b",
+                                  "/a\\b"}) {
+    std::vector<std::string> plain{"kept"};
+    const bool taken = plain_path_segments(target, plain);
+    auto parsed = boost::urls::parse_origin_form(target);
+    const bool simple = target.find_first_of("%?#") == std::string_view::npos;
+    if (!taken) {
+      EXPECT_EQ(plain, std::vector<std::string>{"kept"}) << target;
+      EXPECT_TRUE(!parsed || !simple) << target;  // only Boost.URL can read it, if anyone can
+      continue;
+    }
+    ASSERT_TRUE(parsed) << target;
+    std::vector<std::string> expected{"kept"};
+    for (auto segment : parsed->segments()) expected.push_back(segment);
+    EXPECT_EQ(plain, expected) << target;
+  }
 }
 
 }  // namespace
