@@ -45,6 +45,8 @@ for kind in "${kinds[@]}"; do
   if [ "$kind" = release ]; then
     log "benchmark harness, smoke run (figures come out; no timing is judged)"
     node "$ROOT/bench/run.mjs" --smoke --build "$dir" || failed+=("bench-smoke")
+    node "$ROOT/bench/ab.mjs" --a "$dir/src/mcp-sidecar" --b "$dir/src/mcp-sidecar" --rounds 1 --seconds 0.3 \
+      --build "$dir" || failed+=("bench-ab-smoke")
   fi
   if [ "$kind" = asan ]; then
     log "fuzzers (short run)"
