@@ -18,9 +18,8 @@ CallRecorder::CallRecorder(Metrics& metrics, CallLog& calls, std::string directi
 }
 
 CallRecorder::~CallRecorder() {
-  if (!ended_ || recorded_) return;
   try {
-    record();
+    record();      // only an ended call not yet recorded
   } catch (...) {  // out of memory: the call goes unrecorded rather than the sidecar down
   }
 }
