@@ -19,6 +19,8 @@ import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 
+import { ECHO, cpuSeconds, median } from './common.mjs';
+
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const { values: opts } = parseArgs({
   options: {
@@ -72,12 +74,10 @@ function start(cpu, cmd, args, ready, name, stdoutFile) {
   });
 }
 
-const TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString());
-function cpuSeconds(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS;  // utime + stime
-}
+const cpuTotal = (pid) => {
+  const { user, system } = cpuSeconds(pid);
+  return user + system;
+};
 
 const stub = await start(LOAD_CPU, BIN.stub, ['--listen', '127.0.0.1:0'], /^listening (\d+)/, 'stub');
 const stubBase = `http://127.0.0.1:${stub.match[1]}`;
@@ -112,33 +112,19 @@ async function sidecar(name, bin) {
 }
 
 // The request of run.mjs's `sidecar` scenario: a 2026-07-28 tools/call of the stub's echo tool.
-const body = JSON.stringify({
-  jsonrpc: '2.0',
-  id: 1,
-  method: 'tools/call',
-  params: {
-    name: 'echo',
-    arguments: { case_id: 'bench-1' },
-    _meta: {
-      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-      'io.modelcontextprotocol/clientInfo': { name: 'mcp-bench-load', version: '1.0.0' },
-      'io.modelcontextprotocol/clientCapabilities': {}
-    }
-  }
-});
-const headers = ['MCP-Protocol-Version: 2026-07-28', 'Mcp-Method: tools/call', 'Mcp-Name: echo'];
+const { body, headers } = ECHO;
 
 async function load(side, connections) {
   const args = ['-c', LOAD_CPU, BIN.load, '--target', side.url, '--connections', String(connections), '--seconds',
     String(SECONDS), '--warmup-seconds', '0.5', '--mode', 'call', '--body', body];
   for (const h of headers) args.push('--header', h);
-  const cpuBefore = cpuSeconds(side.proc.pid);
+  const cpuBefore = cpuTotal(side.proc.pid);
   const callsBefore = await stubCalls();
   const out = execFileSync('taskset', args, { encoding: 'utf8' });
   const calls = (await stubCalls()) - callsBefore;
   const r = JSON.parse(out.trim().split('\n').pop());
   if (r.errors > 0) throw new Error(`${r.errors} of ${r.ok + r.errors} calls through ${side.name} failed`);
-  return { ...r, cpu_us: ((cpuSeconds(side.proc.pid) - cpuBefore) * 1e6) / calls };
+  return { ...r, cpu_us: ((cpuTotal(side.proc.pid) - cpuBefore) * 1e6) / calls };
 }
 
 const sides = [await sidecar('a', BIN.a), await sidecar('b', BIN.b)];
@@ -153,10 +139,6 @@ for (let round = 0; round < ROUNDS; round++) {
   }
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((x, y) => x - y);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const rows = [
   ['p50 us (1 conn)', 'p50'],
   ['p99 us (1 conn)', 'p99'],

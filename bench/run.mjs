@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 
 import { freePort, startServer, waitForExit } from '../examples/kyc/launch.mjs';
 import { profileText, readCallgrind } from './callgrind.mjs';
+import { ECHO, callBody, callHeaders, cpuSeconds, median } from './common.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -90,14 +91,7 @@ async function stubCalls(stub) {
   return (await (await fetch(`${stub.base}/stats`)).json()).calls;
 }
 
-// CPU seconds of a process in its own code (user) and in the kernel (system), and its memory,
-// from /proc.
-const TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString());
-function cpuSeconds(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { user: Number(fields[11]) / TICKS, system: Number(fields[12]) / TICKS };  // utime, stime (fields 14, 15)
-}
+// A process's memory, from /proc (its CPU time: common.mjs's cpuSeconds).
 function memoryKiB(pid) {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = (key) => Number(status.match(new RegExp(`^${key}:\\s+(\\d+)`, 'm'))[1]);
@@ -228,25 +222,8 @@ const gate = (name, forwardTo, auth) =>
     policy: [{ callers: ['*'], tools: ['*'] }] } }, ['inbound', 'admin']);
 
 // ---------------------------------------------------------------------------------------------
-// Requests: the same 2026-07-28 tools/call bytes directly, through nginx and through the sidecar
-
-const META = {
-  'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-  'io.modelcontextprotocol/clientInfo': { name: 'mcp-bench-load', version: '1.0.0' },
-  'io.modelcontextprotocol/clientCapabilities': {}
-};
-const callBody = (name, args, meta = {}) =>
-  JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: args, _meta: { ...META, ...meta } } });
-const callHeaders = (name) => ['MCP-Protocol-Version: 2026-07-28', 'Mcp-Method: tools/call', `Mcp-Name: ${name}`];
-const ECHO = { body: callBody('echo', { case_id: 'bench-1' }), headers: callHeaders('echo') };
-
-// ---------------------------------------------------------------------------------------------
 // Scenarios
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const results = { machine: machine(), scenarios: {}, targets: [] };
 
 function machine() {
