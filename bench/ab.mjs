@@ -7,6 +7,7 @@
 // the rounds, and each ratio the median of the per-round ratios (B over A), with their range.
 //
 //   node bench/ab.mjs --a OLD/mcp-sidecar --b NEW/mcp-sidecar [--rounds 8] [--seconds 3] [--build build/release]
+//                     [--arguments small|kyc]
 //
 // A binary from another commit: `git worktree add /tmp/old REV`, then build its mcp-sidecar there
 // (cmake -S /tmp/old -B /tmp/old/build -G Ninja -DCMAKE_BUILD_TYPE=Release, target mcp-sidecar).
@@ -19,7 +20,7 @@ import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 
-import { ECHO, cpuSeconds, median } from './common.mjs';
+import { ARGUMENT_SETS, cpuSeconds, echoCall, median } from './common.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const { values: opts } = parseArgs({
@@ -28,11 +29,13 @@ const { values: opts } = parseArgs({
     b: { type: 'string' },
     build: { type: 'string', default: path.join(HERE, '../build/release') },
     rounds: { type: 'string', default: '8' },
-    seconds: { type: 'string', default: '3' }
+    seconds: { type: 'string', default: '3' },
+    arguments: { type: 'string', default: 'small' }
   }
 });
-if (!opts.a || !opts.b) {
-  console.error('usage: node bench/ab.mjs --a BINARY --b BINARY [--rounds N] [--seconds S] [--build DIR]');
+if (!opts.a || !opts.b || !ARGUMENT_SETS.includes(opts.arguments)) {
+  console.error('usage: node bench/ab.mjs --a BINARY --b BINARY [--rounds N] [--seconds S] [--build DIR] ' +
+                `[--arguments ${ARGUMENT_SETS.join('|')}]`);
   process.exit(2);
 }
 const BIN = {
@@ -112,7 +115,7 @@ async function sidecar(name, bin) {
 }
 
 // The request of run.mjs's `sidecar` scenario: a 2026-07-28 tools/call of the stub's echo tool.
-const { body, headers } = ECHO;
+const { body, headers } = echoCall(opts.arguments);
 
 async function load(side, connections) {
   const args = ['-c', LOAD_CPU, BIN.load, '--target', side.url, '--connections', String(connections), '--seconds',
@@ -145,7 +148,7 @@ const rows = [
   ['calls/s (16 conns)', 'rps'],
   ['CPU us/call (16 conns)', 'cpu']
 ];
-console.log(`A: ${BIN.a}\nB: ${BIN.b}\n${ROUNDS} rounds of ${SECONDS} s, alternating\n`);
+console.log(`A: ${BIN.a}\nB: ${BIN.b}\n${ROUNDS} rounds of ${SECONDS} s, alternating; '${opts.arguments}' arguments\n`);
 console.log('| figure | A | B | B/A (median of rounds) | B/A range |\n|---|---|---|---|---|');
 for (const [label, key] of rows) {
   const a = figures.a.map((f) => f[key]);

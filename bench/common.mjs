@@ -12,8 +12,35 @@ const META = {
 export const callBody = (name, args, meta = {}) =>
   JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: args, _meta: { ...META, ...meta } } });
 export const callHeaders = (name) => ['MCP-Protocol-Version: 2026-07-28', 'Mcp-Method: tools/call', `Mcp-Name: ${name}`];
-// The call every hop scenario makes: the stub's echo tool.
-export const ECHO = { body: callBody('echo', { case_id: 'bench-1' }), headers: callHeaders('echo') };
+// The call every hop scenario makes: the stub's echo tool, with one of these arguments (the
+// harness's --arguments). `small` is the default and what every kept result used until it was
+// named; `kyc` is the size of a KYC case's registry lookup (about 0.9 KB: a company, its
+// officers and owners; made-up names, no real person's data).
+const ARGUMENTS = {
+  small: { case_id: 'bench-1' },
+  kyc: {
+    case_id: 'bench-1',
+    company_number: 'GB-10001',
+    legal_name: 'Example Holdings Limited',
+    jurisdiction: 'GB',
+    registered_address: { line1: '1 Example Street', city: 'London', postcode: 'EC1A 1AA', country: 'GB' },
+    incorporated_on: '2011-04-01',
+    officers: [
+      { name: 'Alex Example', role: 'director', appointed_on: '2015-06-01', nationality: 'GB' },
+      { name: 'Sam Sample', role: 'secretary', appointed_on: '2018-01-15', nationality: 'IE' }
+    ],
+    beneficial_owners: [
+      { name: 'Alex Example', ownership_percent: 40, control: ['voting_rights', 'appoint_directors'], born: '1970-01' },
+      { name: 'Jordan Placeholder', ownership_percent: 35, control: ['voting_rights'], born: '1982-07' },
+      { name: 'Example Trust Company', ownership_percent: 25, control: [], registered_in: 'JE' }
+    ],
+    screening: { sanctions_lists: ['UN', 'EU', 'UK', 'OFAC'], pep_check: true, adverse_media: false, fuzzy_threshold: 0.85 },
+    requested_by: 'kyc-orchestrator', reason: 'onboarding', priority: 2
+  }
+};
+export const ARGUMENT_SETS = Object.keys(ARGUMENTS);
+export const echoCall = (set = 'small') => ({ body: callBody('echo', ARGUMENTS[set]), headers: callHeaders('echo') });
+export const ECHO = echoCall('small');
 
 export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 
 import { freePort, startServer, waitForExit } from '../examples/kyc/launch.mjs';
 import { profileText, readCallgrind } from './callgrind.mjs';
-import { ECHO, callBody, callHeaders, cpuSeconds, median } from './common.mjs';
+import { ARGUMENT_SETS, callBody, callHeaders, cpuSeconds, echoCall, median } from './common.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -32,9 +32,16 @@ const { values: opts } = parseArgs({
     rounds: { type: 'string', default: '3' },
     smoke: { type: 'boolean', default: false },
     out: { type: 'string', default: path.join(HERE, 'results') },
-    only: { type: 'string' }
+    only: { type: 'string' },
+    arguments: { type: 'string', default: 'small' }
   }
 });
+if (!ARGUMENT_SETS.includes(opts.arguments)) {
+  console.error(`bench: --arguments is one of ${ARGUMENT_SETS.join(', ')}`);
+  process.exit(2);
+}
+// The tools/call every hop scenario, the memory scenario and callgrind make.
+const ECHO = echoCall(opts.arguments);
 const smoke = opts.smoke;
 const SECONDS = smoke ? 0.3 : Number(opts.seconds);
 const ROUNDS = smoke ? 1 : Number(opts.rounds);
@@ -237,6 +244,7 @@ function machine() {
     sidecar: commandOutput(BIN.sidecar, ['--version']),
     nginx: commandOutput('nginx', ['-v']),  // prints to stderr
     git: commandOutput('git', ['-C', ROOT, 'describe', '--always', '--dirty']),
+    arguments: opts.arguments, request_bytes: Buffer.byteLength(ECHO.body),
     pinning: `load generator + stub on CPU ${LOAD_CPU}, proxies on CPU ${PROXY_CPU}`,
     seconds: SECONDS,
     rounds: ROUNDS
@@ -526,7 +534,8 @@ function report() {
   const m = results.machine;
   lines.push(`# Benchmark ${m.date} (${m.git})`, '',
     `Machine: ${m.cpu}, ${m.cpus} CPUs, ${m.memory_gib} GiB, Linux ${m.kernel}, load average ${m.load_average.join(' ')} at start.`,
-    `Pinning: ${m.pinning}. ${m.rounds} rounds of ${m.seconds} s per figure (median). ${m.sidecar}; ${m.nginx}.`, '');
+    `Pinning: ${m.pinning}. ${m.rounds} rounds of ${m.seconds} s per figure (median). ${m.sidecar}; ${m.nginx}.`,
+    `Request: the stub's echo tool with the '${m.arguments}' arguments (${m.request_bytes} bytes of JSON-RPC).`, '');
   const hopsRows = Object.entries(S).filter(([, s]) => s.throughput_p50_us !== undefined);
   if (hopsRows.length) {
     const direct = S.direct;
@@ -572,7 +581,8 @@ function report() {
   if (!smoke) {
     fs.mkdirSync(opts.out, { recursive: true });
     // A second run of the same code the same day is kept beside the first (-2, -3, ...).
-    const base = path.join(opts.out, `${results.machine.date.slice(0, 10)}-${results.machine.git}`);
+    const named = opts.arguments === 'small' ? '' : `-${opts.arguments}`;
+    const base = path.join(opts.out, `${results.machine.date.slice(0, 10)}-${results.machine.git}${named}`);
     let stem = base;
     for (let n = 2; fs.existsSync(`${stem}.md`) || fs.existsSync(`${stem}.json`); n++) stem = `${base}-${n}`;
     fs.writeFileSync(`${stem}.json`, JSON.stringify(results, null, 2) + '\n');
