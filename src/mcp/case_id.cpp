@@ -24,28 +24,7 @@ std::string generate_case_id(const std::function<std::uint64_t()>& random64) {
 
 Result<std::string> resolve_case_id(std::optional<std::string_view> header, const nlohmann::json& arguments,
                                     std::string_view argument, const std::function<std::uint64_t()>& random64) {
-  std::optional<std::string> from_argument;
-  if (arguments.is_object()) {
-    if (auto it = arguments.find(argument); it != arguments.end()) {
-      if (!it->is_string())
-        return make_error(ErrorCode::bad_case_id, "argument '" + std::string(argument) + "' must be a string");
-      from_argument = it->get<std::string>();
-    }
-  }
-  if (header) {
-    if (!valid_case_id(*header))
-      return make_error(ErrorCode::bad_case_id, "case id header must be 1-128 characters of [A-Za-z0-9._:-]");
-    if (from_argument && *from_argument != *header)
-      return make_error(ErrorCode::bad_case_id, "case id header and argument disagree");
-    return std::string(*header);
-  }
-  if (from_argument) {
-    if (!valid_case_id(*from_argument))
-      return make_error(ErrorCode::bad_case_id,
-                        "argument '" + std::string(argument) + "' must be 1-128 characters of [A-Za-z0-9._:-]");
-    return *from_argument;
-  }
-  return generate_case_id(random64);
+  return resolve_case_id(header, ValueView(arguments)[argument], argument, random64);
 }
 
 }  // namespace mcp_sidecar::mcp

@@ -33,6 +33,11 @@ JsonView JsonView::operator[](std::string_view key) const {
   return found == 0 ? JsonView() : JsonView(doc_, found);
 }
 
+bool text_has_member(std::string_view object, std::string_view key) {
+  const auto document = JsonDocument::parse(std::string(object));
+  return document && document->root().contains(key);
+}
+
 std::size_t JsonView::size() const {
   std::size_t n = 0;
   if (is_object())

@@ -118,6 +118,9 @@ class JsonView {
 
 inline JsonView JsonDocument::root() const { return JsonView(this, 0); }
 
+// Whether the JSON text `object` is an object with a member `key` (false for any other text).
+bool text_has_member(std::string_view object, std::string_view key);
+
 // JsonView's reads over a value already built, so that a check of messages is written once for
 // both (mcp::classify, mcp::check_modern_request). Valid while the value lives.
 class ValueView {

@@ -265,14 +265,23 @@ class Parser {
   // compared unescaped.
   bool repeats_a_key(const std::vector<JsonDocument::Node>& nodes, const std::string& unescaped,
                      std::uint32_t index) const {
+    auto key = [&](std::uint32_t i) {
+      const auto& k = nodes[i];
+      return std::string_view((k.unescaped ? unescaped.data() : begin_) + k.string_begin, k.string_size);
+    };
+    // The usual object: each key against those before it, most told apart by their lengths.
+    std::size_t members = 0;
+    for (auto i = index + 1; i < nodes.size() && members <= kFewMembers; i = nodes[i + 1].next, ++members)
+      for (auto j = index + 1; j < i; j = nodes[j + 1].next)
+        if (nodes[j].string_size == nodes[i].string_size && key(j) == key(i)) return true;
+    if (members <= kFewMembers) return false;
+    // An object of many members: its keys sorted (n log n).
     keys_.clear();
-    for (auto i = index + 1; i < nodes.size(); i = nodes[i + 1].next) {
-      const auto& key = nodes[i];
-      keys_.emplace_back((key.unescaped ? unescaped.data() : begin_) + key.string_begin, key.string_size);
-    }
+    for (auto i = index + 1; i < nodes.size(); i = nodes[i + 1].next) keys_.push_back(key(i));
     std::sort(keys_.begin(), keys_.end());
     return std::adjacent_find(keys_.begin(), keys_.end()) != keys_.end();
   }
+  static constexpr std::size_t kFewMembers = 16;
 
   bool consume(char c) {
     if (p_ == end_ || *p_ != c) return false;

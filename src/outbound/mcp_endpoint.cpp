@@ -1,7 +1,9 @@
 #include "outbound/mcp_endpoint.hpp"
 
+#include "core/json_write.hpp"
 #include "mcp/case_id.hpp"
 #include "mcp/headers.hpp"
+#include "mcp/json_document.hpp"
 #include "mcp/json_parse.hpp"
 #include "mcp/jsonrpc.hpp"
 #include "mcp/modern.hpp"
@@ -60,10 +62,11 @@ std::optional<http::Response> take_message(const http::Request& req, json& messa
 }
 
 // take_message for a POST without a session, whose one message is read in place: the body is
-// taken into `message`.
-std::optional<http::Response> take_document(http::Request& req, std::optional<mcp::JsonDocument>& message) {
+// taken into `message`, and `repeated_keys` tells whether an object in it repeats a key.
+std::optional<http::Response> take_document(http::Request& req, std::optional<mcp::JsonDocument>& message,
+                                            bool& repeated_keys) {
   if (auto refused = refuse_content_type(req)) return refused;
-  message = mcp::JsonDocument::parse(std::move(req.body()));
+  message = mcp::JsonDocument::parse(std::move(req.body()), &repeated_keys);
   if (!message) return rpc_error(400, nullptr, mcp::kParseError, "Parse error", req.version());
   if (message->root().is_array())
     return rpc_error(400, nullptr, mcp::kInvalidRequest, "batches are not part of revision 2026-07-28", req.version());
@@ -112,6 +115,18 @@ json upstream_params(const json& params) {
 
 bool input_required(const json& result) { return mcp::is_text(member(result, "resultType"), "input_required"); }
 
+// A tools/call's arguments as they go on to the upstream (an absent member: an empty object).
+// Those of a request read in place (a 2026-07-28 client's) go as the text the client wrote, not
+// built as values and written again: what the sidecar reads of them (the case id argument, a
+// tool's x-mcp-header parameters) it looks up where they lie, or makes values of where the call
+// needs them (Upstream::call_tool). Values when an object in the request repeats a key
+// (`repeated_keys`): such text means one thing to the sidecar and maybe another to the upstream.
+json passed_on(mcp::JsonView given, bool repeated_keys) {
+  if (!given.is_object()) return json::object();
+  return repeated_keys ? given.value() : json_text_value(given.text());
+}
+json passed_on(mcp::ValueView given, bool) { return given.is_object() ? given.value() : json::object(); }
+
 }  // namespace
 
 struct McpEndpoint::Caller {
@@ -124,6 +139,7 @@ struct McpEndpoint::Caller {
   Cancellation cancel;
   std::vector<std::int64_t> asked;  // server-to-client requests made on this request's behalf
   std::vector<std::string> ids;     // the session client's request ids this caller answers
+  bool repeated_keys = false;       // an object in the request read in place repeats a key
 
   // While a session client's request is answered it can be cancelled by its id and its session
   // is busy (never forgotten meanwhile); when the caller ends, both end, and the questions asked
@@ -216,7 +232,8 @@ asio::awaitable<void> McpEndpoint::handle(http::Request& req, http::Exchange& ex
     return send(ex, std::move(res));
   }
   std::optional<mcp::JsonDocument> document;
-  if (auto refused = take_document(req, document)) return send(ex, std::move(*refused));
+  bool repeated_keys = false;
+  if (auto refused = take_document(req, document, repeated_keys)) return send(ex, std::move(*refused));
   const mcp::JsonView message = document->root();
   switch (mcp::classify(message)) {
     case mcp::MessageKind::notification: {
@@ -232,13 +249,13 @@ asio::awaitable<void> McpEndpoint::handle(http::Request& req, http::Exchange& ex
   const bool modern = req[mcp::kProtocolVersionHeader] == mcp::kStatelessRevision ||
                       !message["params"]["_meta"][mcp::kMetaProtocolVersion].absent_or_null();
   if (message["method"].is_text("initialize") && !modern) return initialize(req, ex, upstream, message.value());
-  return handle_modern(req, ex, upstream, std::move(*document));
+  return handle_modern(req, ex, upstream, std::move(*document), repeated_keys);
 }
 
 // ---- 2026-07-28 clients ------------------------------------------------------------------
 
 asio::awaitable<void> McpEndpoint::handle_modern(http::Request& req, http::Exchange& ex, Upstream& upstream,
-                                                 mcp::JsonDocument document) {
+                                                 mcp::JsonDocument document, bool repeated_keys) {
   const mcp::JsonView message = document.root();
   const unsigned version = req.version();
   const json id = message["id"].value();
@@ -249,6 +266,7 @@ asio::awaitable<void> McpEndpoint::handle_modern(http::Request& req, http::Excha
 
   auto relay = std::make_shared<Relay>(co_await asio::this_coro::executor);
   Caller caller{req, version, nullptr, std::move(relay)};
+  caller.repeated_keys = repeated_keys;
   const mcp::JsonView meta = message["params"]["_meta"];
   if (const auto caps = meta[mcp::kMetaClientCapabilities]; caps.is_object()) caller.capabilities = caps.value();
   if (const auto level = meta[mcp::kMetaLogLevel]; !level.absent_or_null()) {
@@ -877,7 +895,7 @@ asio::awaitable<Answer> McpEndpoint::call_tool(Caller& caller, Upstream& upstrea
     co_return Answer{
         200, mcp::make_error(id, mcp::kInvalidParams, "tools/call needs a name and an arguments object"), {}};
   const std::string tool(name.str());
-  json arguments = given.is_object() ? given.value() : json::object();
+  json arguments = passed_on(given, caller.repeated_keys);
   const View meta = params["_meta"];
 
   // On the heap: a successful call is recorded once its answer is out (Answer::call).
@@ -897,6 +915,7 @@ asio::awaitable<Answer> McpEndpoint::call_tool(Caller& caller, Upstream& upstrea
   if (!catalog.value()) catalog = co_await upstream.tools(deadline);
   if (!catalog) co_return fail(catalog.error());
   if (const auto* info = catalog.value()->find(tool); info && caller.modern()) {
+    if (!info->header_params.empty() && is_json_text(arguments)) arguments = given.value();
     const mcp::HeaderLookup header = mcp::lookup_in(caller.req);
     if (auto refusal = mcp::check_param_headers(info->header_params, arguments, header)) {
       rec->finish("rejected", "header_mismatch");
@@ -913,7 +932,8 @@ asio::awaitable<Answer> McpEndpoint::call_tool(Caller& caller, Upstream& upstrea
     meta_case_id = meta_value.str();
     case_header = meta_case_id;
   }
-  auto case_id = mcp::resolve_case_id(case_header, arguments, config_.case_id.argument, random64_);
+  auto case_id =
+      mcp::resolve_case_id(case_header, given[config_.case_id.argument], config_.case_id.argument, random64_);
   if (!case_id) co_return fail(case_id.error());
   rec->set_case_id(case_id.value());
   rec->start();

@@ -61,8 +61,9 @@ class McpEndpoint {
   // Waits for the call's end or its next questions (then parks it and returns input_required).
   asio::awaitable<Result<json>> attend(Caller& caller, std::shared_ptr<ParkedCall> call);
 
+  // `repeated_keys`: an object in `message` repeats a key.
   asio::awaitable<void> handle_modern(http::Request& req, http::Exchange& ex, Upstream& upstream,
-                                      mcp::JsonDocument message);
+                                      mcp::JsonDocument message, bool repeated_keys);
   asio::awaitable<void> handle_session(http::Request& req, http::Exchange& ex, Upstream& upstream,
                                        std::string_view session_id);
   asio::awaitable<void> initialize(http::Request& req, http::Exchange& ex, Upstream& upstream, json message);

@@ -1,6 +1,8 @@
 #include "outbound/upstream.hpp"
 
+#include "core/json_write.hpp"
 #include "mcp/headers.hpp"
+#include "mcp/json_document.hpp"
 #include "mcp/json_parse.hpp"
 #include "mcp/jsonrpc.hpp"
 #include "telemetry/metrics.hpp"
@@ -14,6 +16,16 @@ namespace mcp_sidecar::outbound {
 
 namespace {
 constexpr int kMaxToolPages = 100;
+
+// Arguments passed on as the client wrote them (McpEndpoint::call_tool) made values, for a call
+// that adds to them or mirrors them into headers. False for text that is not JSON (it was
+// checked when the request was read, so never).
+bool as_values(json& arguments) {
+  if (!is_json_text(arguments)) return true;
+  auto values = mcp::parse_json(json_text(arguments));
+  if (values) arguments = std::move(*values);
+  return values.has_value();
+}
 
 double random_unit() {
   static std::mt19937_64 rng{std::random_device{}()};
@@ -401,7 +413,10 @@ asio::awaitable<Result<json>> Upstream::call_tool(const std::string& tool, json 
   const auto& cid = outbound_.case_id;
   bool inject = cid.inject == config::CaseIdInject::always ||
                 (cid.inject == config::CaseIdInject::schema && info->declares(cid.argument));
-  if (inject && !arguments.contains(cid.argument)) arguments[cid.argument] = case_id;
+  if (is_json_text(arguments) &&
+      (!info->header_params.empty() || (inject && !mcp::text_has_member(json_text(arguments), cid.argument))))
+    if (!as_values(arguments)) co_return make_error(ErrorCode::internal, "the call's arguments are not JSON");
+  if (inject && !is_json_text(arguments) && !arguments.contains(cid.argument)) arguments[cid.argument] = case_id;
   json params = json::object();  // member by member: an initializer list builds an array per member
   const mcp::Disposing disposing(params);
   params["name"] = tool;
@@ -429,6 +444,8 @@ asio::awaitable<Result<json>> Upstream::call_tool(const std::string& tool, json 
     keep = catalog.value();
     info = keep->find(tool);
     if (!info) co_return make_error(ErrorCode::unknown_tool, "the server does not list this tool");
+    if (!info->header_params.empty() && !as_values(params["arguments"]))
+      co_return make_error(ErrorCode::internal, "the call's arguments are not JSON");
     options.headers = param_headers(*info, params["arguments"]);
     options.idempotent = info->idempotent || info->read_only;
     retries_.Increment();

@@ -219,3 +219,23 @@ test('a tool result\'s content and structuredContent reach the client byte for b
   assert.equal(result.isError, false);
   assert.equal(result.resultType, 'complete');
 });
+
+// A 2026-07-28 client's arguments go on as the client wrote them (read in place, checked as
+// JSON, never built as values): spaces, escapes, member order and numbers past what a double
+// holds reach the upstream unchanged. A request in which an object repeats a key is read as
+// values instead (the last one counts), so that the upstream cannot read what the sidecar did not.
+test('a 2026-07-28 client\'s arguments reach the upstream as written; with a repeated key, as values', async () => {
+  const callText = (id, args) =>
+    `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"verbatim","arguments":${args},"_meta":${JSON.stringify(META)}}}`;
+  const written = '{ "zeta" : 1,"alpha":2.50, "s":"caf\\u00e9 \\/","big":123456789012345678901234567890,"nested":{"b":[1.0e2,-0],"a":null} }';
+  let r = only(await rawExchange(L.target, post(callText(7, written), modernHeaders({ name: 'verbatim' })), { responses: 1 }));
+  assert.equal(r.status, 200, r.body);
+  let sent = up.seen.at(-1).body;
+  assert.ok(sent.includes(`"arguments":${written},`), sent);
+
+  r = only(await rawExchange(L.target, post(callText(8, '{"k":"first","other":{"k":1,"k":2},"k":"last"}'), modernHeaders({ name: 'verbatim' })), { responses: 1 }));
+  assert.equal(r.status, 200, r.body);
+  sent = up.seen.at(-1).body;
+  assert.deepEqual(JSON.parse(sent).params.arguments, { k: 'last', other: { k: 2 } });
+  assert.ok(sent.includes('"arguments":{"k":"last","other":{"k":2}}'), sent);
+});

@@ -80,6 +80,23 @@ TEST(JsonDocument, TheLastOfARepeatedKeyIsRead) {
   EXPECT_FALSE(duplicates);
 }
 
+// Small objects compare their keys pairwise, larger ones sorted: a repetition is told either way,
+// wherever the two keys are.
+TEST(JsonDocument, TellsARepeatedKeyInAnObjectOfAnySize) {
+  for (const int members : {1, 2, 16, 17, 40}) {
+    std::string distinct = "{";
+    for (int i = 0; i < members; ++i) distinct += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":" + std::to_string(i);
+    bool duplicates = true;
+    read(distinct + "}", &duplicates);
+    EXPECT_FALSE(duplicates) << members;
+    for (const int repeated : {0, members / 2, members - 1}) {
+      duplicates = false;
+      read(distinct + ",\"k" + std::to_string(repeated) + "\":null}", &duplicates);
+      EXPECT_TRUE(duplicates) << members << " members, k" << repeated << " again";
+    }
+  }
+}
+
 TEST(JsonDocument, RefusesWhatParseJsonRefuses) {
   for (std::string bad :
        {"", "{", "[1,]", R"({"a" 1})", "01", "1e999", R"("\ud800")", "\"\xC0\xAF\"", "tru", "[1] x", "\"a\nb\""}) {
