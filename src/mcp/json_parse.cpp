@@ -185,64 +185,70 @@ class Parser {
   }
 
   // The value at `p_` recorded into `nodes` (JsonDocument::Node) as value() would parse it, with
-  // strings that have escapes unescaped into `unescaped`. Nothing else is built.
+  // strings that have escapes unescaped into `unescaped`. Nothing else is built. Only arrays and
+  // objects recurse: their keys and other members that hold nothing are recorded in the loop.
   bool record(std::vector<JsonDocument::Node>& nodes, std::string& unescaped, int depth_left) {
     skip_whitespace();
     if (p_ == end_) return false;
+    if (*p_ != '{' && *p_ != '[') return record_leaf(nodes, unescaped);
+    if (depth_left <= 0) return false;
     const auto index = static_cast<std::uint32_t>(nodes.size());
     nodes.emplace_back().begin = offset();
-    switch (*p_) {
-      case '{':
-      case '[': {
-        if (depth_left <= 0) return false;
-        const bool object = *p_ == '{';
-        const char close = object ? '}' : ']';
-        nodes[index].type = object ? json::value_t::object : json::value_t::array;
-        ++p_;
+    const bool object = *p_ == '{';
+    const char close = object ? '}' : ']';
+    nodes[index].type = object ? json::value_t::object : json::value_t::array;
+    ++p_;
+    skip_whitespace();
+    if (!consume(close)) {
+      do {
         skip_whitespace();
-        if (!consume(close)) {
-          do {
-            if (object) {
-              skip_whitespace();
-              if (p_ == end_ || *p_ != '"' || !record(nodes, unescaped, depth_left - 1)) return false;
-              skip_whitespace();
-              if (!consume(':')) return false;
-            }
-            if (!record(nodes, unescaped, depth_left - 1)) return false;
-            skip_whitespace();
-          } while (consume(','));
-          if (!consume(close)) return false;
-          if (object && find_duplicates_ && !duplicate_keys_) duplicate_keys_ = repeats_a_key(nodes, unescaped, index);
+        if (object) {
+          if (p_ == end_ || *p_ != '"' || !record_leaf(nodes, unescaped)) return false;
+          skip_whitespace();
+          if (!consume(':')) return false;
+          skip_whitespace();
         }
-        break;
-      }
-      case '"': {
-        const char* start = p_;
-        Discard content;
-        if (!string(content)) return false;
-        auto& node = nodes[index];
-        node.type = json::value_t::string;
-        if (!content.escaped) {
-          node.string_begin = offset(start) + 1;
-          node.string_size = static_cast<std::uint32_t>(p_ - start) - 2;
-        } else {  // checked above: unescaped again, into the document's own string
-          const char* after = p_;
-          p_ = start;
-          node.unescaped = true;
-          node.string_begin = static_cast<std::uint32_t>(unescaped.size());
-          string(unescaped);
-          node.string_size = static_cast<std::uint32_t>(unescaped.size()) - node.string_begin;
-          p_ = after;
-        }
-        break;
-      }
-      default:  // literals and numbers, typed as value() types them
-        if (!value(scalar_, depth_left)) return false;
-        nodes[index].type = scalar_.type();
-        break;
+        if (p_ == end_) return false;
+        const bool nested = *p_ == '{' || *p_ == '[';
+        if (!(nested ? record(nodes, unescaped, depth_left - 1) : record_leaf(nodes, unescaped))) return false;
+        skip_whitespace();
+      } while (consume(','));
+      if (!consume(close)) return false;
+      if (object && find_duplicates_ && !duplicate_keys_) duplicate_keys_ = repeats_a_key(nodes, unescaped, index);
     }
     nodes[index].end = offset();
     nodes[index].next = static_cast<std::uint32_t>(nodes.size());
+    return true;
+  }
+
+  // record() of the string, literal or number at `p_`.
+  bool record_leaf(std::vector<JsonDocument::Node>& nodes, std::string& unescaped) {
+    const auto index = static_cast<std::uint32_t>(nodes.size());
+    nodes.emplace_back().begin = offset();
+    if (*p_ == '"') {
+      const char* start = p_;
+      Discard content;
+      if (!string(content)) return false;
+      auto& node = nodes[index];
+      node.type = json::value_t::string;
+      if (!content.escaped) {
+        node.string_begin = offset(start) + 1;
+        node.string_size = static_cast<std::uint32_t>(p_ - start) - 2;
+      } else {  // checked above: unescaped again, into the document's own string
+        const char* after = p_;
+        p_ = start;
+        node.unescaped = true;
+        node.string_begin = static_cast<std::uint32_t>(unescaped.size());
+        string(unescaped);
+        node.string_size = static_cast<std::uint32_t>(unescaped.size()) - node.string_begin;
+        p_ = after;
+      }
+    } else {  // literals and numbers, typed as value() types them (never an array or object here)
+      if (!value(scalar_, 0)) return false;
+      nodes[index].type = scalar_.type();
+    }
+    nodes[index].end = offset();
+    nodes[index].next = index + 1;
     return true;
   }
 
