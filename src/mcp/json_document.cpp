@@ -27,8 +27,10 @@ JsonView JsonView::operator[](std::string_view key) const {
   for (std::uint32_t i = index_ + 1, end = nodes[index_].next; i < end; i = nodes[i + 1].next) {
     if (nodes[i].string_size != key.size()) continue;
     const std::string_view name = doc_->string_of(nodes[i]);
-    if (key.empty() || (name[0] == key[0] && std::memcmp(name.data(), key.data(), key.size()) == 0))
-      found = i + 1;  // the last one wins: read on
+    if (key.empty() || (name[0] == key[0] && std::memcmp(name.data(), key.data(), key.size()) == 0)) {
+      found = i + 1;
+      if (doc_->unique_keys_) break;  // else the last one wins: read on
+    }
   }
   return found == 0 ? JsonView() : JsonView(doc_, found);
 }

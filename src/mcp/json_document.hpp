@@ -57,6 +57,7 @@ class JsonDocument {
   std::string unescaped_;  // the strings that had escapes, one after the other
   std::vector<Node> nodes_;
   int max_depth_ = kMaxJsonDepth;  // what parse() was given
+  bool unique_keys_ = false;       // parse() looked for a repeated key and found none
 };
 
 // A value in a document, or no value (a member that is not there): every read of an absent
@@ -87,7 +88,8 @@ class JsonView {
   nlohmann::json value() const;
 
   // An object's member: the last one of that name (parsed values keep the last one too), or
-  // absent (no such member, or not an object).
+  // absent (no such member, or not an object). In a document that parse() found no repeated key
+  // in, the search stops at the first.
   JsonView operator[](std::string_view key) const;
   bool contains(std::string_view key) const { return !(*this)[key].absent(); }
   // The members of an object, or elements of an array.

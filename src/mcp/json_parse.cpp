@@ -557,7 +557,10 @@ std::optional<JsonDocument> JsonDocument::parse(std::string text, bool* duplicat
   // About one node per 8 bytes of a usual message: one allocation for most.
   doc.nodes_.reserve(std::min<std::size_t>(doc.text_.size() / 8 + 8, 1024));
   if (!parser.record(doc.nodes_, doc.unescaped_, max_depth) || !parser.at_end(max_depth)) return std::nullopt;
-  if (duplicate_keys) *duplicate_keys = parser.duplicate_keys();
+  if (duplicate_keys) {
+    *duplicate_keys = parser.duplicate_keys();
+    doc.unique_keys_ = !*duplicate_keys;
+  }
   return doc;
 }
 

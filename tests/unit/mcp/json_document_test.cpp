@@ -80,6 +80,22 @@ TEST(JsonDocument, TheLastOfARepeatedKeyIsRead) {
   EXPECT_FALSE(duplicates);
 }
 
+// A document known to repeat no key (parsed with the report) finds each member at its first
+// match; it reads the same members as one parsed without the report.
+TEST(JsonDocument, ADocumentOfUniqueKeysReadsTheSameMembers) {
+  const std::string text = R"({"ab":1,"a":2,"b":{"a":3,"ba":4},"ba":"x","":5})";
+  bool duplicates = true;
+  const auto checked = read(text, &duplicates);
+  ASSERT_FALSE(duplicates);
+  const auto plain = read(text);
+  for (const char* key : {"ab", "a", "b", "ba", "", "c"}) {
+    EXPECT_EQ(checked.root()[key].text(), plain.root()[key].text()) << key;
+    EXPECT_EQ(checked.root()[key].absent(), plain.root()[key].absent()) << key;
+  }
+  EXPECT_EQ(checked.root()["b"]["ba"].text(), "4");
+  EXPECT_EQ(checked.root()["b"]["a"].text(), "3");
+}
+
 // Small objects compare their keys pairwise, larger ones sorted: a repetition is told either way,
 // wherever the two keys are.
 TEST(JsonDocument, TellsARepeatedKeyInAnObjectOfAnySize) {
