@@ -40,7 +40,6 @@ const ARGUMENTS = {
 };
 export const ARGUMENT_SETS = Object.keys(ARGUMENTS);
 export const echoCall = (set = 'small') => ({ body: callBody('echo', ARGUMENTS[set]), headers: callHeaders('echo') });
-export const ECHO = echoCall('small');
 
 export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);

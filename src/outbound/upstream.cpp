@@ -27,6 +27,11 @@ bool as_values(json& arguments) {
   return values.has_value();
 }
 
+// Whether the arguments, values or text, have the member `key`.
+bool has_member(const json& arguments, std::string_view key) {
+  return is_json_text(arguments) ? mcp::text_has_member(json_text(arguments), key) : arguments.contains(key);
+}
+
 double random_unit() {
   static std::mt19937_64 rng{std::random_device{}()};
   return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
@@ -413,10 +418,10 @@ asio::awaitable<Result<json>> Upstream::call_tool(const std::string& tool, json 
   const auto& cid = outbound_.case_id;
   bool inject = cid.inject == config::CaseIdInject::always ||
                 (cid.inject == config::CaseIdInject::schema && info->declares(cid.argument));
-  if (is_json_text(arguments) &&
-      (!info->header_params.empty() || (inject && !mcp::text_has_member(json_text(arguments), cid.argument))))
-    if (!as_values(arguments)) co_return make_error(ErrorCode::internal, "the call's arguments are not JSON");
-  if (inject && !is_json_text(arguments) && !arguments.contains(cid.argument)) arguments[cid.argument] = case_id;
+  const bool adds_case_id = inject && !has_member(arguments, cid.argument);
+  if ((adds_case_id || !info->header_params.empty()) && !as_values(arguments))
+    co_return make_error(ErrorCode::internal, "the call's arguments are not JSON");
+  if (adds_case_id) arguments[cid.argument] = case_id;
   json params = json::object();  // member by member: an initializer list builds an array per member
   const mcp::Disposing disposing(params);
   params["name"] = tool;
