@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import {
   ROLES, SIDECAR_BIN, callTool, metrics, metricValue, readJsonLines, request, sidecarConfig, startServer, startSidecar, until
 } from './helpers.mjs';
+import { exchange } from './mcp_raw.mjs';
 
 const dir = fs.mkdtempSync('/tmp/it-auth-');
 const token = crypto.randomBytes(16).toString('hex');
@@ -127,6 +128,37 @@ test('case_id from the argument alone, or generated when absent', async () => {
     const generated = g.headers['x-case-id'];
     assert.match(generated, /^c-[0-9a-f]{24}$/);
     assert.ok(registry.logLines().some((l) => l.tool === 'get_filings' && l.case_id === generated));
+  } finally {
+    assert.equal(await sidecar.stop(), 0);
+  }
+});
+
+// A 2026-07-28 client's arguments go on as the text it wrote; the case id argument is still read
+// from them, and added where the tool declares it and the client left it out.
+test('a 2026-07-28 client through /mcp: case_id from the arguments\' text, or generated and injected', async () => {
+  const sidecar = await startSidecar({ bin: SIDECAR_BIN, dir, name: 'case-modern', env: { MCP_BEARER_TOKEN: token }, config: sidecarConfig(secured) });
+  const meta = {
+    'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+    'io.modelcontextprotocol/clientCapabilities': {},
+    'io.modelcontextprotocol/clientInfo': { name: 'case-test', version: '1' }
+  };
+  const call = (id, argsText) => exchange(`${sidecar.outbound}/mcp/registry`, {
+    headers: { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'get_filings' },
+    body: `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"get_filings","arguments":${argsText},"_meta":${JSON.stringify(meta)}}}`
+  });
+  try {
+    const registry = secured.find((s) => s.role === 'registry');
+    const given = await call(1, '{ "company_number" : "GB-10001", "case_id":"modern-arg-1" }');
+    assert.equal(given.status, 200, given.body);
+    assert.equal(given.headers['x-case-id'], 'modern-arg-1');
+    assert.ok(registry.logLines().some((l) => l.tool === 'get_filings' && l.case_id === 'modern-arg-1'));
+
+    const left_out = await call(2, '{"company_number":"GB-10001"}');
+    assert.equal(left_out.status, 200, left_out.body);
+    const generated = left_out.headers['x-case-id'];
+    assert.match(generated, /^c-[0-9a-f]{24}$/);
+    assert.ok(registry.logLines().some((l) => l.tool === 'get_filings' && l.case_id === generated),
+      'the generated case id reached the tool as its case_id argument');
   } finally {
     assert.equal(await sidecar.stop(), 0);
   }
